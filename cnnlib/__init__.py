@@ -1,0 +1,1 @@
+"""cnnlib: a convolutional network from scratch in NumPy."""

@@ -1,0 +1,117 @@
+"""Softmax and cross-entropy, numerically stable.
+
+The contract
+------------
+* :func:`softmax` and :func:`log_softmax` subtract each row's maximum before
+  exponentiating, so logits like ``[10000, 10010, 10]`` give finite results.
+* ``loss = SoftmaxCrossEntropy().forward(logits, labels)`` takes logits ``(N, K)`` and
+  integer labels ``(N,)`` in ``[0, K)`` and returns the mean loss as a Python float;
+  ``backward()`` returns its gradient with respect to the logits, ``(probs - onehot) / N``.
+"""
+import numpy as np
+
+__all__ = ["softmax", "log_softmax", "SoftmaxCrossEntropy"]
+
+
+def log_softmax(logits, axis=-1):
+    """``log(softmax(logits))``, computed without overflow.
+
+    Notes
+    -----
+    .. math:: \\log \\mathrm{softmax}(z)_k = (z_k - m) - \\log \\sum_j e^{z_j - m},
+              \\quad m = \\max_j z_j
+
+    Subtracting :math:`m` changes nothing mathematically (it cancels between numerator
+    and denominator) but keeps every exponent at most 0, so nothing overflows.
+    """
+    z = np.asarray(logits)
+    shifted = z - z.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax(logits, axis=-1):
+    """Probabilities from logits, stable for any finite logits.
+
+    >>> softmax(np.array([10000.0, 10010.0, 10.0])).round(6).tolist()
+    [4.5e-05, 0.999955, 0.0]
+    >>> round(float(softmax(np.array([1.0, 2.0, 3.0])).sum()), 12)
+    1.0
+    """
+    z = np.asarray(logits)
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+class SoftmaxCrossEntropy:
+    """Softmax followed by the mean cross-entropy with integer labels.
+
+    Notes
+    -----
+    For one example with logits :math:`z`, probabilities :math:`p = \\mathrm{softmax}(z)`
+    and true class :math:`y`:
+
+    .. math:: L = -\\log p_y, \\qquad \\frac{\\partial L}{\\partial z} = p - \\mathrm{onehot}(y)
+
+    The batch loss is the mean over the N examples, so its gradient is divided by N.
+
+    Examples
+    --------
+    >>> loss_fn = SoftmaxCrossEntropy()
+    >>> round(loss_fn.forward(np.zeros((2, 4)), np.array([0, 3])), 6)   # log(4)
+    1.386294
+    >>> loss_fn.backward()
+    array([[-0.375,  0.125,  0.125,  0.125],
+           [ 0.125,  0.125,  0.125, -0.375]])
+    """
+
+    def __init__(self):
+        self._cache = None
+
+    def __repr__(self):
+        return "SoftmaxCrossEntropy()"
+
+    def __call__(self, logits, labels):
+        return self.forward(logits, labels)
+
+    def forward(self, logits, labels):
+        logits = np.asarray(logits)
+        labels = np.asarray(labels)
+        if logits.ndim != 2 or logits.shape[0] == 0:
+            raise ValueError(f"{self!r}: expected logits of shape (N, K), got shape {logits.shape}")
+        if not np.issubdtype(logits.dtype, np.floating):
+            raise ValueError(f"{self!r}: expected floating-point logits, got dtype {logits.dtype}")
+        N, K = logits.shape
+        if labels.shape != (N,):
+            raise ValueError(f"{self!r}: expected labels of shape ({N},), one per row of the logits, "
+                             f"got shape {labels.shape}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"{self!r}: labels must be integer class indices, got dtype {labels.dtype}")
+        if labels.min() < 0 or labels.max() >= K:
+            bad = labels[(labels < 0) | (labels >= K)]
+            raise ValueError(f"{self!r}: labels must be in [0, {K - 1}] for {K} classes, "
+                             f"got {bad[:5].tolist()}")
+        if not np.isfinite(logits).all():
+            raise ValueError(f"{self!r}: logits contain NaN or infinity; the network has diverged "
+                             "(try a smaller learning rate)")
+        logp = log_softmax(logits, axis=1)                     # (N, K)
+        loss = -logp[np.arange(N), labels].mean()
+        self._cache = (np.exp(logp), labels)
+        return float(loss)
+
+    def backward(self):
+        """Gradient of the mean loss with respect to the logits: ``(p - onehot) / N``."""
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: call forward first; backward needs its probabilities")
+        probs, labels = self._cache
+        N = probs.shape[0]
+        dlogits = probs.copy()
+        dlogits[np.arange(N), labels] -= 1
+        dlogits /= N
+        return dlogits
+
+    @property
+    def probs(self):
+        """The softmax probabilities of the last forward call, ``(N, K)``."""
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: call forward first")
+        return self._cache[0]

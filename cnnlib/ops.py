@@ -1,0 +1,527 @@
+"""Pure kernels: convolution, pooling, ReLU and the affine map, forward and backward.
+
+The contract
+------------
+* Every kernel is a plain function of NumPy arrays. Forward kernels return
+  ``(out, cache)``; the matching backward kernel takes ``(dout, cache)`` and returns the
+  gradients with respect to the forward's inputs, in the order they were passed.
+* Convolution and pooling come twice, with the same signature: a ``*_naive`` version
+  whose loops read like the maths (the lessons teach with it), and a vectorised version
+  that everything else runs on. Tests assert that both agree.
+* Images are laid out ``(N, C, H, W)``: batch, channels, height, width. Convolution is
+  cross-correlation, as in every framework. Output sizes follow PyTorch:
+  ``H_out = floor((H + 2*padding - KH) / stride) + 1``; rows and columns that do not
+  fit a last window are dropped.
+* Kernels never write into their inputs or into ``dout``: they return new arrays. They
+  compute in the input's floating dtype (float64 in, float64 out).
+
+Shapes are checked where a wrong one would otherwise broadcast into a wrong answer; the
+layers in :mod:`cnnlib.layers` add the layer's name to those messages.
+"""
+import numpy as np
+
+__all__ = [
+    "conv_output_size", "pad2d",
+    "im2col", "col2im",
+    "conv2d_forward_naive", "conv2d_backward_naive", "conv2d_forward", "conv2d_backward",
+    "maxpool2d_forward_naive", "maxpool2d_backward_naive", "maxpool2d_forward", "maxpool2d_backward",
+    "avgpool2d_forward_naive", "avgpool2d_backward_naive", "avgpool2d_forward", "avgpool2d_backward",
+    "relu_forward", "relu_backward", "linear_forward", "linear_backward",
+]
+
+
+# ----------------------------------------------------------------------------- geometry
+
+def conv_output_size(size, kernel_size, stride=1, padding=0):
+    """Number of window positions along one axis.
+
+    Parameters
+    ----------
+    size : int
+        Input height or width.
+    kernel_size, stride, padding : int
+        Window size (>= 1), step (>= 1) and zeros added on each side (>= 0).
+
+    Returns
+    -------
+    int
+        ``floor((size + 2*padding - kernel_size) / stride) + 1``.
+
+    Examples
+    --------
+    >>> conv_output_size(28, 5)
+    24
+    >>> conv_output_size(28, 3, stride=2, padding=1)
+    14
+    >>> conv_output_size(7, 2, stride=2)   # the last row does not fit a window: dropped
+    3
+    """
+    for name, value, low in (("size", size, 1), ("kernel_size", kernel_size, 1),
+                             ("stride", stride, 1), ("padding", padding, 0)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be at least {low}, got {value}")
+    padded = size + 2 * padding
+    if padded < kernel_size:
+        raise ValueError(f"input size {size} (padded: {padded}) is smaller than the kernel ({kernel_size})")
+    return (padded - kernel_size) // stride + 1
+
+
+def pad2d(x, padding):
+    """Zero-pad the last two axes of ``x`` by ``padding`` on each side (a new array)."""
+    if padding == 0:
+        return x
+    pad = [(0, 0)] * (x.ndim - 2) + [(padding, padding), (padding, padding)]
+    return np.pad(x, pad)
+
+
+def _unpad2d(x, padding):
+    if padding == 0:
+        return x
+    return x[..., padding:-padding, padding:-padding]
+
+
+def _float_dtype(*arrays):
+    """The dtype kernels compute in: the first array's, which must be floating."""
+    dtype = arrays[0].dtype
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"expected a floating-point array, got dtype {dtype}; "
+                         "convert images with x.astype(np.float32) / 255")
+    return dtype
+
+
+def _check_conv_args(x, w, b, stride, padding):
+    if x.ndim != 4:
+        raise ValueError(f"expected input of shape (N, C_in, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"expected weights of shape (C_out, C_in, KH, KW), got shape {w.shape}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"input has {x.shape[1]} channels but the weights expect {w.shape[1]} "
+                         f"(input shape {x.shape}, weight shape {w.shape})")
+    if b.shape != (w.shape[0],):
+        raise ValueError(f"expected bias of shape ({w.shape[0]},), got shape {b.shape}")
+    H, W = x.shape[2:]
+    KH, KW = w.shape[2:]
+    if H + 2 * padding < KH or W + 2 * padding < KW:
+        raise ValueError(f"input {H}x{W} (padding {padding}) is smaller than the kernel {KH}x{KW}")
+    return conv_output_size(H, KH, stride, padding), conv_output_size(W, KW, stride, padding)
+
+
+def _check_pool_args(x, kernel_size, stride):
+    if x.ndim != 4:
+        raise ValueError(f"expected input of shape (N, C, H, W), got shape {x.shape}")
+    H, W = x.shape[2:]
+    if H < kernel_size or W < kernel_size:
+        raise ValueError(f"input {H}x{W} is smaller than the pooling window {kernel_size}x{kernel_size}")
+    return conv_output_size(H, kernel_size, stride), conv_output_size(W, kernel_size, stride)
+
+
+def _check_dout(dout, expected_shape):
+    if dout.shape != tuple(expected_shape):
+        raise ValueError(f"dout has shape {dout.shape}, but the forward output had shape {tuple(expected_shape)}")
+
+
+# ----------------------------------------------------------------------------- convolution
+
+def conv2d_forward_naive(x, w, b, *, stride=1, padding=0):
+    """Convolution (cross-correlation) with explicit loops: slow, but reads like the maths.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H, W)
+    w : ndarray, shape (C_out, C_in, KH, KW)
+    b : ndarray, shape (C_out,)
+    stride, padding : int
+
+    Returns
+    -------
+    out : ndarray, shape (N, C_out, H_out, W_out)
+    cache : tuple
+        What :func:`conv2d_backward_naive` needs.
+
+    Notes
+    -----
+    .. math:: \\text{out}[n, o, i, j] = b[o] + \\sum_{c, p, q}
+              x_{pad}[n, c, i s + p, j s + q] \\; w[o, c, p, q]
+
+    Examples
+    --------
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])   # top-left minus bottom-right
+    >>> out, _ = conv2d_forward_naive(x, w, np.zeros(1))
+    >>> out[0, 0]
+    array([[-4., -4.],
+           [-4., -4.]])
+    """
+    dtype = _float_dtype(x)
+    H_out, W_out = _check_conv_args(x, w, b, stride, padding)
+    N, C_out, KH, KW = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
+    xp = pad2d(x, padding)
+    out = np.zeros((N, C_out, H_out, W_out), dtype=dtype)
+    for n in range(N):
+        for o in range(C_out):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = xp[n, :, i * stride:i * stride + KH, j * stride:j * stride + KW]
+                    out[n, o, i, j] = np.sum(window * w[o]) + b[o]
+    return out, (x, w, b, stride, padding)
+
+
+def conv2d_backward_naive(dout, cache):
+    """Gradients of the naive convolution, with the same loops as the forward pass.
+
+    Returns
+    -------
+    dx : (N, C_in, H, W), dw : (C_out, C_in, KH, KW), db : (C_out,)
+
+    Notes
+    -----
+    Each output position ``(n, o, i, j)`` used one window of ``x`` and the whole kernel
+    ``w[o]``, so it sends ``dout[n, o, i, j] * w[o]`` back to that window and
+    ``dout[n, o, i, j] * window`` to ``dw[o]``.
+    """
+    x, w, b, stride, padding = cache
+    N, C_out, H_out, W_out = dout.shape
+    _check_dout(dout, (x.shape[0], w.shape[0], H_out, W_out))
+    KH, KW = w.shape[2:]
+    xp = pad2d(x, padding)
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w, dtype=x.dtype)
+    db = dout.sum(axis=(0, 2, 3))
+    for n in range(N):
+        for o in range(C_out):
+            for i in range(H_out):
+                for j in range(W_out):
+                    rows = slice(i * stride, i * stride + KH)
+                    cols = slice(j * stride, j * stride + KW)
+                    dw[o] += dout[n, o, i, j] * xp[n, :, rows, cols]
+                    dxp[n, :, rows, cols] += dout[n, o, i, j] * w[o]
+    return _unpad2d(dxp, padding), dw, db
+
+
+def im2col(x, KH, KW, *, stride=1, padding=0):
+    """Gather every ``KH x KW`` window of ``x`` into the columns of one matrix per image.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+
+    Returns
+    -------
+    cols : ndarray, shape (N, C*KH*KW, H_out*W_out)
+        Column ``i*W_out + j`` of ``cols[n]`` is the window under output position
+        ``(i, j)``, flattened in ``(c, p, q)`` order, so ``w.reshape(C_out, -1) @ cols[n]``
+        is the convolution of image ``n``.
+
+    Notes
+    -----
+    We copy one kernel offset ``(p, q)`` at a time: each copy is a strided slice of the
+    whole batch, so there are only ``KH*KW`` Python steps however big the images are.
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> im2col(x, 2, 2, stride=2)[0]
+    array([[ 0.,  2.,  8., 10.],
+           [ 1.,  3.,  9., 11.],
+           [ 4.,  6., 12., 14.],
+           [ 5.,  7., 13., 15.]])
+    """
+    N, C, H, W = x.shape
+    H_out = conv_output_size(H, KH, stride, padding)
+    W_out = conv_output_size(W, KW, stride, padding)
+    xp = pad2d(x, padding)
+    cols = np.empty((N, C, KH, KW, H_out, W_out), dtype=x.dtype)
+    for p in range(KH):
+        for q in range(KW):
+            cols[:, :, p, q] = xp[:, :, p:p + stride * H_out:stride, q:q + stride * W_out:stride]
+    return cols.reshape(N, C * KH * KW, H_out * W_out)
+
+
+def col2im(cols, x_shape, KH, KW, *, stride=1, padding=0):
+    """The adjoint of :func:`im2col`: add every column back onto the window it came from.
+
+    Parameters
+    ----------
+    cols : ndarray, shape (N, C*KH*KW, H_out*W_out)
+    x_shape : tuple (N, C, H, W)
+
+    Returns
+    -------
+    ndarray, shape (N, C, H, W)
+        Overlapping windows add up, which is what the chain rule asks for.
+    """
+    N, C, H, W = x_shape
+    H_out = conv_output_size(H, KH, stride, padding)
+    W_out = conv_output_size(W, KW, stride, padding)
+    cols = cols.reshape(N, C, KH, KW, H_out, W_out)
+    dxp = np.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=cols.dtype)
+    for p in range(KH):
+        for q in range(KW):
+            dxp[:, :, p:p + stride * H_out:stride, q:q + stride * W_out:stride] += cols[:, :, p, q]
+    return _unpad2d(dxp, padding)
+
+
+def conv2d_forward(x, w, b, *, stride=1, padding=0):
+    """Vectorised convolution: im2col, then one matrix product per image.
+
+    Same signature and result as :func:`conv2d_forward_naive`.
+
+    Notes
+    -----
+    With ``cols = im2col(x)`` of shape ``(N, C_in*KH*KW, H_out*W_out)``, the output is
+    ``w.reshape(C_out, -1) @ cols + b``: shape ``(N, C_out, H_out*W_out)``, which is
+    already the ``(N, C_out, H_out, W_out)`` layout, so no transpose is needed.
+    """
+    dtype = _float_dtype(x)
+    H_out, W_out = _check_conv_args(x, w, b, stride, padding)
+    N, C_out, KH, KW = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
+    w_mat = w.reshape(C_out, -1).astype(dtype, copy=False)            # (C_out, C_in*KH*KW)
+    cols = im2col(x, KH, KW, stride=stride, padding=padding)          # (N, C_in*KH*KW, H_out*W_out)
+    out = w_mat @ cols                                                # (N, C_out, H_out*W_out)
+    out += b.astype(dtype, copy=False)[:, None]
+    return out.reshape(N, C_out, H_out, W_out), (x.shape, w_mat, w.shape, cols, stride, padding)
+
+
+def conv2d_backward(dout, cache, *, input_grad=True):
+    """Gradients of :func:`conv2d_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C_out, H_out, W_out)
+    cache : tuple from :func:`conv2d_forward`
+    input_grad : bool
+        When False, ``dx`` is returned as None. The first layer of a network does not
+        need the gradient of the image, and skipping it saves a whole col2im.
+
+    Returns
+    -------
+    dx : (N, C_in, H, W) or None, dw : (C_out, C_in, KH, KW), db : (C_out,)
+
+    Notes
+    -----
+    ``dw = sum_n dout[n] @ cols[n].T`` (the input correlated with ``dout``) and
+    ``dx = col2im(w_mat.T @ dout)``, which is the full convolution of ``dout`` with the
+    flipped kernel.
+    """
+    x_shape, w_mat, w_shape, cols, stride, padding = cache
+    N, C_out = x_shape[0], w_shape[0]
+    H_out = conv_output_size(x_shape[2], w_shape[2], stride, padding)
+    W_out = conv_output_size(x_shape[3], w_shape[3], stride, padding)
+    _check_dout(dout, (N, C_out, H_out, W_out))
+    dout_mat = dout.reshape(N, C_out, H_out * W_out)                  # (N, C_out, H_out*W_out)
+    db = dout_mat.sum(axis=(0, 2))
+    # One GEMM over the whole batch: (C_out, N*L) @ (N*L, C_in*KH*KW).
+    dw = np.tensordot(dout_mat, cols, axes=([0, 2], [0, 2])).reshape(w_shape)
+    dx = None
+    if input_grad:
+        dcols = w_mat.T @ dout_mat                                    # (N, C_in*KH*KW, H_out*W_out)
+        dx = col2im(dcols, x_shape, w_shape[2], w_shape[3], stride=stride, padding=padding)
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------- pooling
+
+def maxpool2d_forward_naive(x, *, kernel_size=2, stride=None):
+    """Max pooling with explicit loops.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    kernel_size : int
+    stride : int or None
+        Defaults to ``kernel_size`` (windows that touch but do not overlap).
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out)
+    cache : tuple
+        Includes, for each window, the flat index of its winner: the first maximum in
+        row-major order. Only that one input receives the window's gradient, even when
+        several inputs tie (as the zeros of a ReLU output often do).
+
+    Examples
+    --------
+    >>> x = np.array([[[[1.0, 2.0], [4.0, 3.0]]]])
+    >>> out, _ = maxpool2d_forward_naive(x)
+    >>> out
+    array([[[[4.]]]])
+    """
+    stride = kernel_size if stride is None else stride
+    dtype = _float_dtype(x)
+    H_out, W_out = _check_pool_args(x, kernel_size, stride)
+    N, C = x.shape[:2]
+    out = np.zeros((N, C, H_out, W_out), dtype=dtype)
+    winner = np.zeros((N, C, H_out, W_out), dtype=np.int64)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x[n, c, i * stride:i * stride + kernel_size, j * stride:j * stride + kernel_size]
+                    winner[n, c, i, j] = np.argmax(window)             # first maximum wins ties
+                    out[n, c, i, j] = window.flat[winner[n, c, i, j]]
+    return out, (x.shape, winner, kernel_size, stride)
+
+
+def maxpool2d_backward_naive(dout, cache):
+    """Gradient of max pooling: each window's ``dout`` goes to its winner alone."""
+    x_shape, winner, k, stride = cache
+    _check_dout(dout, winner.shape)
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    N, C, H_out, W_out = dout.shape
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    p, q = divmod(int(winner[n, c, i, j]), k)
+                    dx[n, c, i * stride + p, j * stride + q] += dout[n, c, i, j]
+    return dx
+
+
+def _pool_view(x, p, q, stride, H_out, W_out):
+    """The inputs at offset (p, q) of every pooling window: shape (N, C, H_out, W_out)."""
+    return x[:, :, p:p + stride * H_out:stride, q:q + stride * W_out:stride]
+
+
+def maxpool2d_forward(x, *, kernel_size=2, stride=None):
+    """Vectorised max pooling; same signature and result as the naive version.
+
+    Notes
+    -----
+    We walk the ``k*k`` offsets of a window, not its positions: each offset is one
+    strided view of the whole batch, and a running maximum over those views is the pooled
+    output. A strict ``>`` keeps the first maximum on ties, as the naive version does.
+    """
+    stride = kernel_size if stride is None else stride
+    _float_dtype(x)
+    H_out, W_out = _check_pool_args(x, kernel_size, stride)
+    out = _pool_view(x, 0, 0, stride, H_out, W_out).copy()
+    winner = np.zeros(out.shape, dtype=np.int8 if kernel_size * kernel_size < 128 else np.int64)
+    for t in range(1, kernel_size * kernel_size):
+        p, q = divmod(t, kernel_size)
+        view = _pool_view(x, p, q, stride, H_out, W_out)
+        better = view > out
+        np.copyto(out, view, where=better)
+        winner[better] = t
+    return out, (x.shape, winner, kernel_size, stride)
+
+
+def maxpool2d_backward(dout, cache):
+    """Vectorised gradient of max pooling: route each window's ``dout`` to its winner."""
+    x_shape, winner, k, stride = cache
+    _check_dout(dout, winner.shape)
+    H_out, W_out = winner.shape[2:]
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    zero = dout.dtype.type(0)
+    for t in range(k * k):
+        p, q = divmod(t, k)
+        routed = np.where(winner == t, dout, zero)
+        if stride >= k:     # windows do not overlap: each input is written at most once
+            _pool_view(dx, p, q, stride, H_out, W_out)[...] = routed
+        else:
+            _pool_view(dx, p, q, stride, H_out, W_out)[...] += routed
+    return dx
+
+
+def avgpool2d_forward_naive(x, *, kernel_size=2, stride=None):
+    """Average pooling with explicit loops (for comparison with max pooling)."""
+    stride = kernel_size if stride is None else stride
+    dtype = _float_dtype(x)
+    H_out, W_out = _check_pool_args(x, kernel_size, stride)
+    N, C = x.shape[:2]
+    out = np.zeros((N, C, H_out, W_out), dtype=dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    out[n, c, i, j] = x[n, c, i * stride:i * stride + kernel_size,
+                                        j * stride:j * stride + kernel_size].mean()
+    return out, (x.shape, out.shape, kernel_size, stride)
+
+
+def avgpool2d_backward_naive(dout, cache):
+    """Gradient of average pooling: each window's ``dout`` is shared equally by its inputs."""
+    x_shape, out_shape, k, stride = cache
+    _check_dout(dout, out_shape)
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    N, C, H_out, W_out = dout.shape
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    dx[n, c, i * stride:i * stride + k, j * stride:j * stride + k] += dout[n, c, i, j] / (k * k)
+    return dx
+
+
+def avgpool2d_forward(x, *, kernel_size=2, stride=None):
+    """Vectorised average pooling: the mean of the ``k*k`` strided views."""
+    stride = kernel_size if stride is None else stride
+    _float_dtype(x)
+    H_out, W_out = _check_pool_args(x, kernel_size, stride)
+    out = _pool_view(x, 0, 0, stride, H_out, W_out).copy()
+    for t in range(1, kernel_size * kernel_size):
+        out += _pool_view(x, *divmod(t, kernel_size), stride, H_out, W_out)
+    out /= kernel_size * kernel_size
+    return out, (x.shape, out.shape, kernel_size, stride)
+
+
+def avgpool2d_backward(dout, cache):
+    """Vectorised gradient of average pooling."""
+    x_shape, out_shape, k, stride = cache
+    _check_dout(dout, out_shape)
+    H_out, W_out = out_shape[2:]
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    share = dout / (k * k)
+    for t in range(k * k):
+        _pool_view(dx, *divmod(t, k), stride, H_out, W_out)[...] += share
+    return dx
+
+
+# ----------------------------------------------------------------------------- ReLU and affine
+
+def relu_forward(x):
+    """``max(x, 0)`` elementwise; the cache is the mask of positive inputs.
+
+    >>> relu_forward(np.array([-1.0, 0.0, 2.0]))[0]
+    array([0., 0., 2.])
+    """
+    _float_dtype(x)
+    mask = x > 0
+    return np.where(mask, x, x.dtype.type(0)), mask
+
+
+def relu_backward(dout, mask):
+    """Pass ``dout`` where the input was positive, zero elsewhere (a new array)."""
+    _check_dout(dout, mask.shape)
+    return np.where(mask, dout, dout.dtype.type(0))
+
+
+def linear_forward(x, w, b):
+    """Affine map ``y = x @ w + b``.
+
+    Parameters
+    ----------
+    x : (N, F_in), w : (F_in, F_out), b : (F_out,)
+
+    Returns
+    -------
+    y : (N, F_out), cache
+    """
+    dtype = _float_dtype(x)
+    if x.ndim != 2:
+        raise ValueError(f"expected input of shape (N, {w.shape[0]}), got shape {x.shape}")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"expected input of shape (N, {w.shape[0]}), got shape {x.shape}")
+    if b.shape != (w.shape[1],):
+        raise ValueError(f"expected bias of shape ({w.shape[1]},), got shape {b.shape}")
+    w = w.astype(dtype, copy=False)
+    return x @ w + b.astype(dtype, copy=False), (x, w)
+
+
+def linear_backward(dout, cache, *, input_grad=True):
+    """Gradients of ``y = x @ w + b``: ``dx = dout @ w.T``, ``dw = x.T @ dout``, ``db = sum(dout)``."""
+    x, w = cache
+    _check_dout(dout, (x.shape[0], w.shape[1]))
+    dx = dout @ w.T if input_grad else None
+    return dx, x.T @ dout, dout.sum(axis=0)

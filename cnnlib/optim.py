@@ -1,0 +1,126 @@
+"""Optimisers: SGD with momentum, and Adam.
+
+The contract
+------------
+An optimiser is built from a model (anything with a ``layers`` list), one layer, or a
+list of layers. ``step()`` reads ``layer.params[k]`` and ``layer.grads[k]`` and updates
+the parameters in place, so layers see the new values on their next forward. The
+learning rate is the attribute ``lr``, free to change between steps (a schedule).
+"""
+import numpy as np
+
+__all__ = ["SGD", "Adam"]
+
+
+def _parameter_layers(target):
+    if hasattr(target, "layers"):
+        layers = list(target.layers)
+    elif hasattr(target, "params"):
+        layers = [target]
+    else:
+        layers = list(target)
+    return [layer for layer in layers if getattr(layer, "params", None)]
+
+
+def _check_hyper(owner, name, value, low, high, *, low_open=False):
+    value = float(value)
+    ok = np.isfinite(value) and (value > low if low_open else value >= low) and value < high
+    if not ok:
+        side = "(" if low_open else "["
+        raise ValueError(f"{owner}: {name} must be in {side}{low}, {high}), got {value}")
+    return value
+
+
+class _Optimizer:
+    def __init__(self, target, lr):
+        self.layers = _parameter_layers(target)
+        if not self.layers:
+            raise ValueError(f"{type(self).__name__}: found no parameters to optimise in {target!r}")
+        self.lr = _check_hyper(type(self).__name__, "lr", lr, 0, np.inf, low_open=True)
+        self.steps = 0
+
+    def _pairs(self):
+        """(state key, parameter, gradient) for every parameter, in a fixed order."""
+        for i, layer in enumerate(self.layers):
+            for name, p in layer.params.items():
+                yield (i, name), p, layer.grads[name]
+
+    def zero_grad(self):
+        for layer in self.layers:
+            layer.zero_grad()
+
+
+class SGD(_Optimizer):
+    """Stochastic gradient descent with (heavy-ball) momentum.
+
+    Notes
+    -----
+    .. math:: v \\leftarrow \\mu v - \\eta\\, g, \\qquad \\theta \\leftarrow \\theta + v
+
+    With ``momentum=0`` this is the plain step :math:`\\theta \\leftarrow \\theta - \\eta g`.
+
+    >>> from cnnlib.layers import Linear
+    >>> fc = Linear(2, 1, rng=0)
+    >>> fc.grads["b"][:] = 1.0
+    >>> SGD(fc, lr=0.1).step()
+    >>> fc.params["b"]
+    array([-0.1])
+    """
+
+    def __init__(self, target, lr=0.01, momentum=0.0):
+        super().__init__(target, lr)
+        self.momentum = _check_hyper("SGD", "momentum", momentum, 0, 1)
+        self._velocity = {}
+
+    def __repr__(self):
+        return f"SGD(lr={self.lr:g}, momentum={self.momentum:g})"
+
+    def step(self):
+        self.steps += 1
+        for key, p, g in self._pairs():
+            if self.momentum == 0:
+                p -= self.lr * g
+                continue
+            v = self._velocity.get(key)
+            if v is None or v.shape != p.shape:
+                v = self._velocity[key] = np.zeros_like(p)
+            v *= self.momentum
+            v -= self.lr * g
+            p += v
+
+
+class Adam(_Optimizer):
+    """Adam: momentum on the gradient, scaled by a running estimate of its size.
+
+    Notes
+    -----
+    .. math::
+        m \\leftarrow \\beta_1 m + (1-\\beta_1) g, \\quad
+        v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2, \\quad
+        \\theta \\leftarrow \\theta - \\eta \\frac{m / (1-\\beta_1^t)}{\\sqrt{v / (1-\\beta_2^t)} + \\epsilon}
+    """
+
+    def __init__(self, target, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(target, lr)
+        self.beta1 = _check_hyper("Adam", "betas[0]", betas[0], 0, 1)
+        self.beta2 = _check_hyper("Adam", "betas[1]", betas[1], 0, 1)
+        self.eps = _check_hyper("Adam", "eps", eps, 0, np.inf, low_open=True)
+        self._m, self._v = {}, {}
+
+    def __repr__(self):
+        return f"Adam(lr={self.lr:g}, betas=({self.beta1:g}, {self.beta2:g}))"
+
+    def step(self):
+        self.steps += 1
+        t = self.steps
+        correct1, correct2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t   # bias corrections
+        for key, p, g in self._pairs():
+            m, v = self._m.get(key), self._v.get(key)
+            if m is None or m.shape != p.shape:
+                m = self._m[key] = np.zeros_like(p)
+                v = self._v[key] = np.zeros_like(p)
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * (g * g)
+            p -= (self.lr / correct1) * m / (np.sqrt(v / correct2) + self.eps)
