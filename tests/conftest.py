@@ -1,0 +1,26 @@
+"""Shared test set-up: a headless matplotlib, a private IPython dir, and tidy figures."""
+import os
+import pathlib
+import tempfile
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+# ipywidgets' Output.append_display_data starts an IPython shell, which writes ~/.ipython.
+os.environ.setdefault("IPYTHONDIR", tempfile.mkdtemp(prefix="cnnlib-ipython-"))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import sys
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
