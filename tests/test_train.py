@@ -1,0 +1,240 @@
+"""Tests for cnnlib.train (to_input, minibatches, Trainer) and the `python -m cnnlib train` CLI."""
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cnnlib.data import load_mnist
+from cnnlib.layers import Flatten, Linear
+from cnnlib.model import Sequential, build_lenet, build_seed_net
+from cnnlib.optim import SGD, Adam
+from cnnlib.train import (Trainer, accuracy, cosine_schedule, iterate_minibatches, step_schedule,
+                          to_input)
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def sample():
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    return (x_train, y_train), (x_test, y_test)
+
+
+# ---------------------------------------------------------------------------- to_input
+
+def test_to_input_scales_and_adds_channel():
+    images = np.array([[[0, 51], [255, 102]]], dtype=np.uint8)   # (1, 2, 2)
+    x = to_input(images)
+    assert x.shape == (1, 1, 2, 2) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0, 0], [[0.0, 0.2], [1.0, 0.4]], rtol=1e-6)
+    assert images[0, 0, 1] == 51  # input untouched
+
+
+def test_to_input_accepts_channel_axis_and_float64(sample):
+    (x_train, _), _ = sample
+    a = to_input(x_train[:5])
+    b = to_input(x_train[:5, None], dtype=np.float64)
+    assert a.shape == b.shape == (5, 1, 28, 28) and b.dtype == np.float64
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert 0.0 == a.min() and a.max() == 1.0
+
+
+@pytest.mark.parametrize("images, words", [
+    (np.zeros((2, 28, 28), dtype=np.float32), "uint8"),
+    (np.zeros((2, 28, 28), dtype=np.int64), "uint8"),
+    (np.zeros((28, 28), dtype=np.uint8), "images[None]"),
+    (np.zeros((2, 3, 28, 28), dtype=np.uint8), "(N, H, W) or (N, 1, H, W)"),
+    (np.zeros((0, 28, 28), dtype=np.uint8), "no images"),
+])
+def test_to_input_rejects_bad_input(images, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        to_input(images)
+
+
+def test_to_input_rejects_integer_dtype():
+    with pytest.raises(ValueError, match="floating"):
+        to_input(np.zeros((1, 28, 28), dtype=np.uint8), dtype=np.int32)
+
+
+# ---------------------------------------------------------------------------- minibatches
+
+def test_minibatches_cover_every_example_once_per_epoch():
+    x = np.arange(23 * 2).reshape(23, 2)
+    y = np.arange(23)
+    batches = list(iterate_minibatches(x, y, 5, rng=1))
+    assert [len(yb) for _, yb in batches] == [5, 5, 5, 5, 3]
+    seen = np.concatenate([yb for _, yb in batches])
+    assert sorted(seen.tolist()) == list(range(23))
+    assert seen.tolist() != list(range(23))  # really shuffled
+    for xb, yb in batches:  # x rows stay with their labels
+        np.testing.assert_array_equal(xb[:, 0], 2 * yb)
+
+
+def test_minibatches_seeded_and_unshuffled():
+    x, y = np.zeros((50, 3)), np.arange(50)
+    first = [yb.tolist() for _, yb in iterate_minibatches(x, y, 8, rng=7)]
+    again = [yb.tolist() for _, yb in iterate_minibatches(x, y, 8, rng=np.random.default_rng(7))]
+    other = [yb.tolist() for _, yb in iterate_minibatches(x, y, 8, rng=8)]
+    assert first == again and first != other
+    in_order = np.concatenate([yb for _, yb in iterate_minibatches(x, y, 8, shuffle=False)])
+    assert in_order.tolist() == list(range(50))
+
+
+def test_minibatches_errors():
+    with pytest.raises(ValueError, match="x has 5 examples .* y has 4 labels"):
+        next(iterate_minibatches(np.zeros((5, 2)), np.zeros(4, dtype=int), 2))
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        next(iterate_minibatches(np.zeros((5, 2)), np.zeros(5, dtype=int), 0))
+    with pytest.raises(ValueError, match="labels of shape"):
+        next(iterate_minibatches(np.zeros((5, 2)), np.zeros((5, 1), dtype=int), 2))
+
+
+def test_accuracy():
+    logits = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    assert accuracy(logits, np.array([1, 0, 0, 0])) == 0.75
+    with pytest.raises(ValueError, match="shapes"):
+        accuracy(logits, np.array([1, 0]))
+
+
+def test_schedules():
+    cos = cosine_schedule(1e-3, epochs=10)
+    assert cos(0) == pytest.approx(1e-3) and cos(5) == pytest.approx(5e-4) and cos(10) == pytest.approx(0)
+    assert all(cos(t) >= cos(t + 0.5) for t in np.arange(0, 10, 0.5))
+    step = step_schedule(0.1, every=3, gamma=0.1)
+    assert [step(t) for t in (0, 2.9, 3, 6)] == pytest.approx([0.1, 0.1, 0.01, 0.001])
+
+
+# ---------------------------------------------------------------------------- the Trainer
+
+def _seed_trainer(seed=0, lr=0.05, optimizer=SGD):
+    model = build_seed_net(rng=seed).astype(np.float32)
+    return Trainer(model, optimizer(model, lr=lr), rng=seed)
+
+
+def test_train_step_returns_loss_and_acc_and_changes_params(sample):
+    (x_train, y_train), _ = sample
+    trainer = _seed_trainer()
+    before = trainer.model[0].params["w"].copy()
+    loss, acc = trainer.train_step(to_input(x_train[:32]), y_train[:32])
+    assert isinstance(loss, float) and isinstance(acc, float)
+    assert 1.0 < loss < 4.0 and 0.0 <= acc <= 1.0  # ~log(10) = 2.3 at the start
+    assert not np.array_equal(before, trainer.model[0].params["w"])
+    assert trainer.global_step == 1
+
+
+def test_fit_reduces_loss_on_a_few_hundred_images(sample):
+    (x_train, y_train), (x_test, y_test) = sample
+    x, y = to_input(x_train[:300]), y_train[:300]
+    x_val, y_val = to_input(x_test[:200]), y_test[:200]
+    trainer = _seed_trainer()
+    loss0, acc0 = trainer.evaluate(x_val, y_val)
+    history = trainer.fit(x, y, epochs=3, batch_size=32, x_val=x_val, y_val=y_val, progress=False)
+    assert history["epoch"] == [1, 2, 3]
+    assert set(history) == {"epoch", "loss", "train_acc", "val_loss", "val_acc", "seconds"}
+    assert history["loss"][-1] < 0.6 * history["loss"][0]
+    assert history["val_loss"][-1] < 0.5 * loss0
+    assert history["val_acc"][-1] > acc0 + 0.3 and history["val_acc"][-1] > 0.6
+    assert all(s > 0 for s in history["seconds"])
+    assert trainer.evaluate(x_val, y_val) == pytest.approx((history["val_loss"][-1], history["val_acc"][-1]))
+
+
+def test_same_seed_gives_identical_history(sample):
+    (x_train, y_train), (x_test, y_test) = sample
+    x, y = to_input(x_train[:200]), y_train[:200]
+    x_val, y_val = to_input(x_test[:100]), y_test[:100]
+
+    def run(seed):
+        h = _seed_trainer(seed, lr=1e-3, optimizer=Adam).fit(x, y, epochs=2, batch_size=50, x_val=x_val,
+                                                              y_val=y_val, progress=False)
+        del h["seconds"]
+        return h
+    first = run(0)
+    assert first == run(0)
+    assert first != run(1)
+
+
+def test_shuffling_comes_from_the_trainer_rng_only(sample):
+    (x_train, y_train), _ = sample
+    x, y = to_input(x_train[:100]), y_train[:100]
+    a, b = _seed_trainer(0), _seed_trainer(0)
+    np.random.seed(123)  # the global state must not matter
+    ha = a.fit(x, y, epochs=1, batch_size=25, progress=False)
+    np.random.seed(456)
+    hb = b.fit(x, y, epochs=1, batch_size=25, progress=False)
+    assert ha["loss"] == hb["loss"]
+    np.testing.assert_array_equal(a.model[3].params["w"], b.model[3].params["w"])
+
+
+def test_callbacks_schedule_and_stop(sample):
+    (x_train, y_train), _ = sample
+    x, y = to_input(x_train[:100]), y_train[:100]
+    trainer = _seed_trainer()
+    steps, ends = [], []
+    history = trainer.fit(x, y, epochs=2, batch_size=30, progress=False, on_step=steps.append,
+                          on_epoch_end=ends.append, lr_schedule=step_schedule(0.1, every=1, gamma=0.5))
+    assert [(s["epoch"], s["step"]) for s in steps] == [(e, i) for e in (1, 2) for i in (1, 2, 3, 4)]
+    assert [s["batch_size"] for s in steps[:4]] == [30, 30, 30, 10]
+    assert [s["lr"] for s in steps] == [0.1] * 4 + [0.05] * 4
+    assert [e["epoch"] for e in ends] == [1, 2] and ends[-1]["history"] is history
+    assert math.isnan(history["val_acc"][0])
+
+    # a callback can stop fit; a partial epoch is not recorded
+    trainer2 = _seed_trainer()
+    h = trainer2.fit(x, y, epochs=5, batch_size=30, progress=False,
+                     on_step=lambda info: info["global_step"] == 6 and trainer2.stop())
+    assert h["epoch"] == [1] and trainer2.global_step == 6 and trainer2.epoch == 1
+
+
+def test_steps_generator_pauses_and_resumes_with_same_numbers(sample):
+    (x_train, y_train), _ = sample
+    x, y = to_input(x_train[:120]), y_train[:120]
+    fitted = _seed_trainer()
+    losses = []
+    fitted.fit(x, y, epochs=2, batch_size=40, progress=False, on_step=lambda info: losses.append(info["loss"]))
+    stepped = _seed_trainer()
+    stepper = stepped.steps(x, y, batch_size=40)
+    first = [next(stepper)["loss"] for _ in range(4)]
+    # "pause": run the model for something else in between, then resume
+    stepped.evaluate(x[:10], y[:10])
+    rest = [next(stepper)["loss"] for _ in range(2)]
+    assert first + rest == losses
+    assert stepped.epoch == 2 and stepped.global_step == 6
+    assert list(_seed_trainer().steps(x, y, 40, epochs=1)) and len(list(_seed_trainer().steps(x, y, 40, epochs=2))) == 6
+
+
+def test_fit_errors(sample):
+    (x_train, y_train), _ = sample
+    x, y = to_input(x_train[:10]), y_train[:10]
+    trainer = _seed_trainer()
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        trainer.fit(x, y, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        trainer.fit(x, y, epochs=1, batch_size=0, progress=False)
+    with pytest.raises(ValueError, match="x has 10 examples .* y has 9 labels"):
+        trainer.fit(x, y[:9], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="both x_val and y_val"):
+        trainer.fit(x, y, epochs=1, x_val=x, progress=False)
+
+
+def test_batches_follow_the_model_dtype(sample):
+    (x_train, y_train), _ = sample
+    model = Sequential(Flatten(), Linear(784, 10, rng=0))  # float64 parameters
+    trainer = Trainer(model, SGD(model, lr=0.1))
+    trainer.train_step(to_input(x_train[:8]), y_train[:8])  # float32 batch, float64 model
+    assert model[1].params["w"].dtype == np.float64 and model[1].grads["w"].dtype == np.float64
+
+
+def test_saved_model_gives_identical_predictions(sample, tmp_path):
+    (x_train, y_train), (x_test, _) = sample
+    trainer = _seed_trainer()
+    trainer.fit(to_input(x_train[:100]), y_train[:100], epochs=1, batch_size=25, progress=False)
+    path = tmp_path / "model.npz"
+    trainer.model.save(path)
+    loaded = Sequential.load(path)
+    x = to_input(x_test[:50])
+    np.testing.assert_array_equal(loaded.predict(x), trainer.model.predict(x))
