@@ -77,3 +77,265 @@ def plot_digit_grid(images, labels=None, *, n_cols=10, title=None, cell_size=0.9
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ============================================================================ lessons 1-3
+# Pictures for lessons 1-3 (motivation, convolution, pooling). The explorers in
+# cnnlib.widgets draw with these same functions, so the static picture and the live one
+# always agree.
+__all__ += ["plot_unit_weights", "plot_convolution", "plot_sliding_window", "plot_conv_geometry",
+            "plot_pooling"]
+
+MAX_ANNOTATED_CELLS = 12  # write the numbers into the cells only up to 12x12: larger is unreadable
+
+
+def _annotate(ax, values, *, fmt="{:.2g}", fontsize=8, limit=None):
+    """Write each value of a 2-D array into its cell, dark or light to stay readable."""
+    values = np.asarray(values, dtype=float)
+    limit = float(np.nanmax(np.abs(values))) if limit is None and np.isfinite(values).any() else (limit or 1.0)
+    limit = limit or 1.0
+    for (r, c), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            strong = abs(v) > 0.6 * limit
+            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=fontsize,
+                    color="white" if strong else "black")
+
+
+def _symmetric_image(ax, values, title, *, annotate=False, fmt="{:.2g}", fontsize=8, colorbar=False):
+    """A signed 2-D array on a diverging map centred on 0 (red > 0, blue < 0)."""
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    limit = float(np.abs(finite).max()) if finite.size else 1.0
+    limit = limit or 1.0
+    im = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu_r", vmin=-limit, vmax=limit,
+                   interpolation="nearest")
+    if annotate:
+        _annotate(ax, values, fmt=fmt, fontsize=fontsize, limit=limit)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return im
+
+
+def _as_2d(owner, name, array):
+    array = np.asarray(array, dtype=float)
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(f"{owner}: {name} must be a non-empty 2-D array (H, W), got shape {array.shape}")
+    return array
+
+
+def plot_unit_weights(weights, *, titles=None, n_cols=8, cell_size=1.3, title=None):
+    """Weight images of hidden units: what each unit of a first Linear layer "looks for".
+
+    Parameters
+    ----------
+    weights : ndarray, shape (n_units, H, W)
+        One image per unit, e.g. ``w[:, :8].T.reshape(8, 28, 28)`` for ``Linear(784, ...)``.
+        Each image gets its own colour scale centred on 0: red pixels push the unit up,
+        blue ones push it down.
+    """
+    weights = np.asarray(weights, dtype=float)
+    if weights.ndim != 3 or weights.shape[0] == 0:
+        raise ValueError(f"plot_unit_weights: expected weights of shape (n_units, H, W), got {weights.shape}")
+    n = len(weights)
+    n_cols = min(n_cols, n)
+    n_rows = -(-n // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * cell_size, n_rows * cell_size + 0.3),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            _symmetric_image(ax, weights[i], titles[i] if titles is not None else f"unit {i}")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_convolution(image, kernel, feature_map, *, titles=None, figsize=(9, 3)):
+    """Input, kernel and feature map side by side: ``image ⋆ kernel = feature_map``.
+
+    The input is grey (white ink), the kernel and the feature map use a diverging map
+    centred on 0, because their sign matters: red = positive response, blue = negative.
+    The kernel's numbers are written into its cells when it is small.
+    """
+    image = _as_2d("plot_convolution", "image", image)
+    kernel = _as_2d("plot_convolution", "kernel", kernel)
+    feature_map = _as_2d("plot_convolution", "feature_map", feature_map)
+    titles = titles or (f"input {image.shape[0]}x{image.shape[1]}",
+                        f"kernel {kernel.shape[0]}x{kernel.shape[1]}",
+                        f"feature map {feature_map.shape[0]}x{feature_map.shape[1]}")
+    fig, axes = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [1, 0.75, 1.2]})
+    show_image(image, ax=axes[0], title=titles[0])
+    _symmetric_image(axes[1], kernel, titles[1], annotate=max(kernel.shape) <= 7, fmt="{:.3g}", fontsize=9)
+    _symmetric_image(axes[2], feature_map, titles[2], colorbar=True)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sliding_window(image, kernel, step, *, stride=1):
+    """One step of the sliding window: where it is, the products, and the output so far.
+
+    Parameters
+    ----------
+    image : (H, W) array
+    kernel : (KH, KW) array
+    step : int
+        Which output position we are at, counting row by row from 0 to ``H_out*W_out - 1``.
+
+    Notes
+    -----
+    .. math:: \\text{out}[i, j] = \\sum_{p, q} \\text{image}[i s + p, j s + q] \\; \\text{kernel}[p, q]
+    """
+    image = _as_2d("plot_sliding_window", "image", image)
+    kernel = _as_2d("plot_sliding_window", "kernel", kernel)
+    from cnnlib.ops import conv_output_size
+    KH, KW = kernel.shape
+    H_out = conv_output_size(image.shape[0], KH, stride)
+    W_out = conv_output_size(image.shape[1], KW, stride)
+    if not 0 <= step < H_out * W_out:
+        raise ValueError(f"plot_sliding_window: step must be in [0, {H_out * W_out - 1}], got {step}")
+    i, j = divmod(int(step), W_out)
+    window = image[i * stride:i * stride + KH, j * stride:j * stride + KW]
+    products = window * kernel
+    output = np.full((H_out, W_out), np.nan)
+    for k in range(step + 1):
+        r, c = divmod(k, W_out)
+        output[r, c] = np.sum(image[r * stride:r * stride + KH, c * stride:c * stride + KW] * kernel)
+
+    small = max(image.shape) <= MAX_ANNOTATED_CELLS
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.2, 0.8, 1]})
+    show_image(image, ax=axes[0], title=f"input {image.shape[0]}x{image.shape[1]}, window at row {i * stride}, "
+                                        f"col {j * stride}", cmap="Greys")
+    if small:
+        _annotate(axes[0], image, fmt="{:.3g}", limit=float(np.abs(image).max()) or 1.0)
+    axes[0].add_patch(plt.Rectangle((j * stride - 0.5, i * stride - 0.5), KW, KH, fill=False,
+                                    edgecolor="tab:orange", linewidth=3))
+    _symmetric_image(axes[1], products, f"window × kernel\nsum = {products.sum():.3g}",
+                     annotate=max(kernel.shape) <= 7, fmt="{:.3g}", fontsize=9)
+    _symmetric_image(axes[2], output, f"output {H_out}x{W_out}: out[{i}, {j}] = {output[i, j]:.3g}",
+                     annotate=max(H_out, W_out) <= MAX_ANNOTATED_CELLS, fmt="{:.3g}")
+    axes[2].add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:orange", linewidth=3))
+    fig.tight_layout()
+    return fig
+
+
+def plot_conv_geometry(size, kernel_size, padding=0, stride=1):
+    """The padded input as a grid, the windows' positions, and the output size.
+
+    Input cells are white, padding cells grey. The first window is outlined in orange,
+    the last one in purple, and a dot marks the centre of every window position; rows
+    and columns no window reaches (dropped by the floor in the formula) are shaded red.
+    When the kernel does not fit, the picture says so instead of an output grid.
+    """
+    from cnnlib.ops import conv_output_size
+    P = size + 2 * padding
+    fits = P >= kernel_size
+    out = conv_output_size(size, kernel_size, stride, padding) if fits else 0
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4), gridspec_kw={"width_ratios": [1.4, 1]})
+    ax = axes[0]
+    cell = np.ones((P, P))                                    # 1 = input
+    cell[:padding, :] = cell[-padding or P:, :] = 0.6           # padding rows
+    cell[:, :padding] = cell[:, -padding or P:] = 0.6           # padding columns
+    covered = (out - 1) * stride + kernel_size if fits else 0   # how far the windows reach
+    if fits and covered < P:
+        cell[covered:, :] = np.where(cell[covered:, :] == 1, 0.85, cell[covered:, :])
+        cell[:, covered:] = np.where(cell[:, covered:] == 1, 0.85, cell[:, covered:])
+    colours = np.zeros((P, P, 3))
+    colours[cell == 1] = (1, 1, 1)
+    colours[cell == 0.6] = (0.78, 0.78, 0.78)
+    colours[cell == 0.85] = (1.0, 0.8, 0.8)
+    ax.imshow(colours, interpolation="nearest")
+    ax.hlines(np.arange(-0.5, P, 1), -0.5, P - 0.5, color="0.5", linewidth=0.5)
+    ax.vlines(np.arange(-0.5, P, 1), -0.5, P - 0.5, color="0.5", linewidth=0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"input {size}x{size} + padding {padding} = {P}x{P}, kernel {kernel_size}x{kernel_size}, "
+                 f"stride {stride}", fontsize=9)
+    if fits:
+        centres = np.arange(out) * stride + (kernel_size - 1) / 2
+        cx, cy = np.meshgrid(centres, centres)
+        ax.plot(cx.ravel(), cy.ravel(), "o", color="tab:blue", markersize=4)
+        last = (out - 1) * stride
+        ax.add_patch(plt.Rectangle((-0.5, -0.5), kernel_size, kernel_size, fill=False,
+                                   edgecolor="tab:orange", linewidth=3, label="first window"))
+        ax.add_patch(plt.Rectangle((last - 0.5, last - 0.5), kernel_size, kernel_size, fill=False,
+                                   edgecolor="tab:purple", linewidth=2, linestyle="--", label="last window"))
+        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.02), ncol=2, fontsize=8, frameon=False)
+    else:   # show the kernel hanging over the edge
+        ax.add_patch(plt.Rectangle((-0.5, -0.5), kernel_size, kernel_size, fill=False, edgecolor="tab:red",
+                                   linewidth=2, linestyle="--", label="kernel (does not fit)"))
+        ax.set_xlim(-0.6, kernel_size - 0.4)
+        ax.set_ylim(kernel_size - 0.4, -0.6)
+        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.02), fontsize=8, frameon=False)
+    ax = axes[1]
+    formula = (f"$H_{{out}} = \\lfloor ({size} + 2 \\cdot {padding} - {kernel_size}) / {stride} \\rfloor + 1$")
+    if fits:
+        ax.imshow(np.full((out, out, 3), 0.93), interpolation="nearest")
+        for t in np.arange(-0.5, out, 1):
+            ax.axhline(t, color="0.4", linewidth=0.8)
+            ax.axvline(t, color="0.4", linewidth=0.8)
+        cx, cy = np.meshgrid(np.arange(out), np.arange(out))
+        ax.plot(cx.ravel(), cy.ravel(), "o", color="tab:blue", markersize=4)   # one per window
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"output {out}x{out}\n{formula} = {out}", fontsize=9)
+    else:
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"The kernel ({kernel_size}) does not fit:\nthe padded input is only {P} wide.\n"
+                          f"Add padding or use a smaller kernel.", ha="center", va="center",
+                fontsize=10, color="tab:red", transform=ax.transAxes)
+        ax.set_title("no output", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pooling(x, *, kernel_size=2, stride=None, mode="max"):
+    """Pooling on one 2-D map: the windows over the input, the winners, and the output.
+
+    Each window is outlined; for max pooling, the input that won each window (the first
+    maximum in row-major order, as cnnlib picks it) is marked with a red square.
+    """
+    from cnnlib import ops
+    x = _as_2d("plot_pooling", "x", x)
+    if mode not in ("max", "average"):
+        raise ValueError(f"plot_pooling: mode must be 'max' or 'average', got {mode!r}")
+    stride = kernel_size if stride is None else stride
+    forward = ops.maxpool2d_forward if mode == "max" else ops.avgpool2d_forward
+    out, cache = forward(x[None, None], kernel_size=kernel_size, stride=stride)
+    out = out[0, 0]
+    H_out, W_out = out.shape
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), gridspec_kw={"width_ratios": [x.shape[1], max(W_out, 4)]})
+    limit = float(np.abs(x).max()) or 1.0
+    signed = x.min() < 0
+    cmap, vmin = ("RdBu_r", -limit) if signed else ("Greys", 0)
+    for ax, values, title in ((axes[0], x, f"input {x.shape[0]}x{x.shape[1]}"),
+                              (axes[1], out, f"{mode} pool {kernel_size}x{kernel_size}, stride {stride}: "
+                                             f"{H_out}x{W_out}")):
+        ax.imshow(values, cmap=cmap, vmin=vmin, vmax=limit, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title, fontsize=9)
+        if max(values.shape) <= MAX_ANNOTATED_CELLS:
+            _annotate(ax, values, fmt="{:.3g}", limit=limit)
+    colours = plt.get_cmap("tab10")
+    small = max(x.shape) <= MAX_ANNOTATED_CELLS
+    for i in range(H_out):
+        for j in range(W_out):
+            colour = colours((i * W_out + j) % 10) if stride < kernel_size else "tab:orange"
+            axes[0].add_patch(plt.Rectangle((j * stride - 0.5, i * stride - 0.5), kernel_size, kernel_size,
+                                            fill=False, edgecolor=colour if small else "0.55",
+                                            linewidth=1.5 if small else 0.5))
+    if mode == "max":
+        winner = cache[1][0, 0]
+        p, q = np.divmod(winner.astype(int), kernel_size)
+        rows = np.arange(H_out)[:, None] * stride + p
+        cols = np.arange(W_out)[None, :] * stride + q
+        size = max(3, 120 / max(x.shape))
+        axes[0].plot(cols.ravel(), rows.ravel(), "s", markerfacecolor="none", markeredgecolor="red",
+                     markeredgewidth=1.5 if small else 0.8, markersize=size, label="winner")
+        axes[0].legend(loc="upper left", bbox_to_anchor=(0, -0.01), fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
