@@ -274,6 +274,240 @@ def check_maxpool(fn):
 
 
 # ============================================================================ lessons 4-5
+# Exercises of lesson 4 (softmax, the cross-entropy gradient) and lesson 5 (ReLU and
+# max-pool backward). The reference answers come from cnnlib itself.
+import warnings  # noqa: E402
+
+__all__ += ["check_softmax", "check_cross_entropy_grad", "check_relu_backward", "check_maxpool_backward"]
+
+
+def _quietly(exercise, fn, *args):
+    """Call the learner's function with NumPy's overflow warnings silenced (we judge the result)."""
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", divide="ignore",
+                                                under="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _call(exercise, fn, *args)
+
+
+def _as_result(exercise, got, expected_shape, case):
+    """The learner's result as a float64 array of the expected shape, or a plain-words failure."""
+    if got is None:
+        _fail(exercise, f"your function returned None ({case}) - did you forget to `return` the result?")
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        _fail(exercise, f"the result should be a NumPy array ({case}), got {type(got).__name__}")
+    if got.shape != tuple(expected_shape):
+        _fail(exercise, f"the result has shape {got.shape} ({case}), expected {tuple(expected_shape)}")
+    return got
+
+
+def _fmt_array(a):
+    return np.array2string(np.asarray(a, dtype=float), precision=4, separator=", ", suppress_small=False,
+                           max_line_width=10_000)
+
+
+def check_softmax(fn):
+    """Check ``fn(z)``: probabilities along the last axis, for a 1-D vector or an (N, K) batch.
+
+    Hidden cases include huge logits (``[10000, 10010, 10]``), very negative ones and a
+    batch whose rows have very different scales, so only a softmax that subtracts each
+    row's own maximum passes.
+    """
+    from cnnlib.losses import softmax
+    exercise = "softmax"
+    rng = np.random.default_rng(4)
+    cases = [
+        ("a small vector [1, 2, 3]", np.array([1.0, 2.0, 3.0])),
+        ("a random batch of shape (5, 4)", rng.standard_normal((5, 4))),
+        ("huge logits [10000, 10010, 10]", np.array([10000.0, 10010.0, 10.0])),
+        ("very negative logits [-1000, -1001, -1002]", np.array([-1000.0, -1001.0, -1002.0])),
+        ("a batch whose rows have very different scales [[0, 1, 2], [10000, 10001, 10002]]",
+         np.array([[0.0, 1.0, 2.0], [10000.0, 10001.0, 10002.0]])),
+        ("a batch of shape (3, 10) with logits around 500", 500 + 3 * rng.standard_normal((3, 10))),
+    ]
+    for case, z in cases:
+        z_before = z.copy()
+        got = _as_result(exercise, _quietly(exercise, fn, z), z.shape, f"on {case}")
+        if not np.array_equal(z, z_before):
+            _fail(exercise, f"your function changed its input z in place (on {case}); compute on a new array, "
+                            "e.g. `shifted = z - z.max(...)` instead of `z -= ...`")
+        if not np.isfinite(got).all():
+            _fail(exercise, f"on {case} your softmax returned {_fmt_array(got)}: exp() overflowed (inf) "
+                            "or gave 0/0 (nan). Subtract each row's maximum before exponentiating: "
+                            "softmax(z) = softmax(z - max(z)), and then every exponent is at most 0")
+        expected = softmax(z)
+        if z.ndim == 2:
+            sums = got.sum(axis=-1)
+            if not np.allclose(sums, 1.0, atol=1e-6):
+                across = z.shape[0] > 1 and np.allclose(got, softmax(z, axis=0), rtol=1e-6, atol=1e-9)
+                hint = ("you normalised down the columns (axis 0); each ROW is one example: use axis=-1 "
+                        "with keepdims=True" if across else
+                        "normalise each row separately: `e / e.sum(axis=-1, keepdims=True)`")
+                _fail(exercise, f"on {case} the rows sum to {_fmt_array(sums)}, not 1: {hint}")
+        elif not np.isclose(got.sum(), 1.0, atol=1e-6):
+            _fail(exercise, f"on {case} the probabilities sum to {got.sum():.6g}, not 1: divide exp(z) by its sum")
+        _compare(exercise, got, expected, what="the result", rtol=1e-6, atol=1e-12, case=f"on {case}")
+    return _passed(exercise, f"right on {len(cases)} hidden cases, huge and tiny logits included")
+
+
+def check_cross_entropy_grad(fn):
+    """Check ``fn(logits, labels)``: the gradient of the MEAN cross-entropy, ``(softmax - onehot) / N``."""
+    from cnnlib.losses import SoftmaxCrossEntropy, softmax
+    exercise = "cross-entropy gradient"
+    rng = np.random.default_rng(5)
+    cases = [
+        ("one example, logits [[1, 2, 3]], label 0", np.array([[1.0, 2.0, 3.0]]), np.array([0])),
+        ("a batch of 4 examples with 5 classes", rng.standard_normal((4, 5)), np.array([0, 4, 2, 2])),
+        ("a batch of 8 examples with 10 classes", 3 * rng.standard_normal((8, 10)), rng.integers(0, 10, 8)),
+        ("huge logits [[10000, 10010, 10], [0, -1000, 5]]",
+         np.array([[10000.0, 10010.0, 10.0], [0.0, -1000.0, 5.0]]), np.array([0, 1])),
+    ]
+    for case, logits, labels in cases:
+        before = (logits.copy(), labels.copy())
+        got = _as_result(exercise, _quietly(exercise, fn, logits, labels), logits.shape, f"on {case}")
+        if not (np.array_equal(logits, before[0]) and np.array_equal(labels, before[1])):
+            _fail(exercise, f"your function changed its inputs in place (on {case}); work on a copy")
+        loss_fn = SoftmaxCrossEntropy()
+        loss_fn.forward(logits, labels)
+        expected = loss_fn.backward()
+        N = logits.shape[0]
+        if not np.isfinite(got).all():
+            _fail(exercise, f"on {case} the gradient contains NaN or inf: compute the probabilities with "
+                            "a stable softmax (subtract the row maximum)")
+        if np.allclose(got, expected, rtol=1e-6, atol=1e-10):
+            continue
+        onehot = np.eye(logits.shape[1])[labels]
+        p = softmax(logits)
+        diagnoses = [
+            (expected * N, f"your gradient is N = {N} times too big: the loss is the MEAN over the batch, "
+                           "so divide by N"),
+            (-expected, "your gradient has the wrong sign: it is (onehot - p); the gradient is p - onehot"),
+            (-expected * N, f"your gradient has the wrong sign and is N = {N} times too big: use (p - onehot) / N"),
+            (p / N, "you forgot to subtract 1 at the true class: the gradient is (p - onehot) / N"),
+            (p, "you returned the probabilities themselves: subtract the one-hot labels and divide by N"),
+            ((p - onehot) / logits.size, "you divided by N*K (the number of entries); divide by N, the "
+                                          "number of examples"),
+        ]
+        if N > 1:
+            every_row = p.copy()
+            every_row[:, labels] -= 1          # the classic indexing slip: every row, every label's column
+            diagnoses.append((every_row / N, "you subtracted 1 in every row at every label's column "
+                                             "(`grad[:, labels] -= 1`); subtract it only at each row's own "
+                                             "label: `grad[np.arange(N), labels] -= 1`"))
+        for wrong, message in diagnoses:
+            if wrong.shape == got.shape and np.allclose(got, wrong, rtol=1e-6, atol=1e-10):
+                _fail(exercise, f"on {case}: {message}")
+        _compare(exercise, got, expected, what="the gradient", rtol=1e-6, atol=1e-10, case=f"on {case}")
+    return _passed(exercise, f"matches (softmax - onehot) / N on {len(cases)} hidden cases")
+
+
+def check_relu_backward(fn):
+    """Check ``fn(dout, x)``: ``dout`` where ``x > 0``, 0 elsewhere, as a NEW array.
+
+    At exactly ``x == 0`` we pass no gradient (the convention cnnlib and the frameworks use).
+    The check fails, saying so, when the function writes into ``dout``: the caller may
+    still need it (a branch, a skip connection, the gradient check itself).
+    """
+    from cnnlib.ops import relu_backward
+    exercise = "ReLU backward"
+    rng = np.random.default_rng(6)
+    cases = [
+        ("x = [-2, -0.5, 0, 0.5, 2]", np.array([-2.0, -0.5, 0.0, 0.5, 2.0]), np.array([1.0, 2.0, 3.0, 4.0, 5.0])),
+        ("a (2, 3, 4, 5) batch of feature maps", rng.standard_normal((2, 3, 4, 5)),
+         rng.standard_normal((2, 3, 4, 5))),
+        ("a (6, 7) array with negative dout", rng.standard_normal((6, 7)), -np.abs(rng.standard_normal((6, 7)))),
+    ]
+    for case, x, dout in cases:
+        x_before, dout_before = x.copy(), dout.copy()
+        got = _as_result(exercise, _quietly(exercise, fn, dout, x), x.shape, f"on {case}")
+        if not np.array_equal(dout, dout_before):
+            _fail(exercise, f"your function changed dout in place (on {case}): it set entries of the "
+                            "caller's gradient to 0. The caller may still need dout (a skip connection, "
+                            "the gradient check); return a new array, e.g. `np.where(x > 0, dout, 0)` "
+                            "or `dout * (x > 0)`")
+        if not np.array_equal(x, x_before):
+            _fail(exercise, f"your function changed x in place (on {case}); return a new array")
+        expected = relu_backward(dout, x > 0)
+        if np.allclose(got, expected, rtol=1e-12, atol=0):
+            continue
+        for wrong, message in [
+            (np.where(x >= 0, dout, 0.0), "at x == 0 you passed the gradient on; we use slope 0 there "
+                                          "(mask `x > 0`, as cnnlib does)"),
+            ((x > 0).astype(float), "you returned the mask itself: multiply it by dout"),
+            (np.where(dout > 0, dout, 0.0), "you masked by the sign of dout; the mask comes from the "
+                                            "forward input: `x > 0`"),
+            (np.where(x > 0, x, 0.0), "you returned relu(x), the forward output; backward returns dout "
+                                      "where x > 0"),
+            (np.where(x > 0, 0.0, dout), "the mask is inverted: pass dout where x > 0, zero elsewhere"),
+        ]:
+            if np.allclose(got, wrong, rtol=1e-12, atol=0):
+                _fail(exercise, f"on {case}: {message}")
+        _compare(exercise, got, expected, what="dx", rtol=1e-12, atol=0, case=f"on {case}")
+    return _passed(exercise, f"right on {len(cases)} hidden cases, and dout is left untouched")
+
+
+def _maxpool_reference(x, k):
+    from cnnlib.ops import maxpool2d_backward, maxpool2d_forward
+    _, cache = maxpool2d_forward(x, kernel_size=k)
+    return lambda dout: maxpool2d_backward(dout, cache)
+
+
+def _all_ties_maxpool_backward(dout, x, k):
+    """The classic wrong answer: every input equal to its window's maximum gets the gradient."""
+    N, C, H_out, W_out = dout.shape
+    dx = np.zeros_like(x)
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x[:, :, i * k:(i + 1) * k, j * k:(j + 1) * k]
+            mask = window == window.max(axis=(2, 3), keepdims=True)
+            dx[:, :, i * k:(i + 1) * k, j * k:(j + 1) * k] += mask * dout[:, :, i:i + 1, j:j + 1]
+    return dx
+
+
+def check_maxpool_backward(fn):
+    """Check ``fn(dout, x, k)``: the gradient of k x k max pooling with stride k.
+
+    Each window's ``dout`` goes to ONE input: the first maximum in row-major order (what
+    ``np.argmax`` of the flattened window returns), even when several inputs tie, as the
+    zeros after a ReLU often do. Hidden cases include ties, odd sizes (the last row or
+    column that does not fill a window gets no gradient) and non-square inputs.
+    """
+    exercise = "max-pool backward"
+    rng = np.random.default_rng(7)
+    relu_like = np.maximum(rng.standard_normal((2, 3, 6, 8)), 0)    # many windows of tied zeros
+    flat = np.ones((1, 1, 4, 4))
+    flat[0, 0, 2:, 2:] = [[3.0, 3.0], [1.0, 3.0]]
+    cases = [
+        ("one 4x4 image, no ties", rng.permutation(16).reshape(1, 1, 4, 4).astype(float), 2),
+        ("a (2, 3, 6, 8) batch after ReLU: many windows are all zeros (ties)", relu_like, 2),
+        ("a 4x4 image with tied maxima in every window", flat, 2),
+        ("a (2, 2, 7, 5) batch: odd sizes, the last row and column are not pooled",
+         rng.standard_normal((2, 2, 7, 5)), 2),
+        ("a (1, 2, 9, 6) batch with 3x3 windows", rng.standard_normal((1, 2, 9, 6)), 3),
+    ]
+    for case, x, k in cases:
+        H_out, W_out = x.shape[2] // k, x.shape[3] // k
+        dout = rng.standard_normal((x.shape[0], x.shape[1], H_out, W_out))
+        x_before, dout_before = x.copy(), dout.copy()
+        got = _as_result(exercise, _quietly(exercise, fn, dout, x, k), x.shape, f"on {case}")
+        if not np.array_equal(dout, dout_before) or not np.array_equal(x, x_before):
+            _fail(exercise, f"your function changed {'dout' if not np.array_equal(dout, dout_before) else 'x'} "
+                            f"in place (on {case}); return a new array")
+        expected = _maxpool_reference(x, k)(dout)
+        if np.allclose(got, expected, rtol=1e-12, atol=1e-15):
+            continue
+        if np.allclose(got, _all_ties_maxpool_backward(dout, x, k), rtol=1e-12, atol=1e-15):
+            _fail(exercise, f"on {case}: where several inputs tie for a window's maximum you gave the gradient "
+                            "to ALL of them. The forward pass used one value, so only one input may get it: "
+                            "the first maximum (`np.argmax` of the flattened window). Giving it to every tie "
+                            "multiplies the gradient on flat regions, e.g. the zeros after a ReLU")
+        if not np.isclose(got.sum(), dout.sum(), rtol=1e-9, atol=1e-12):
+            _fail(exercise, f"on {case}: dx should add up to the same total as dout ({dout.sum():.4f}), since each "
+                            f"window passes its gradient to exactly one input; yours adds up to {got.sum():.4f}")
+        _compare(exercise, got, expected, what="dx", rtol=1e-12, atol=1e-15, case=f"on {case}")
+    return _passed(exercise, f"right on {len(cases)} hidden cases, ties and odd sizes included")
+
 
 
 # ============================================================================ lesson 6

@@ -339,3 +339,249 @@ def plot_pooling(x, *, kernel_size=2, stride=None, mode="max"):
         axes[0].legend(loc="upper left", bbox_to_anchor=(0, -0.01), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+# ============================================================================ lessons 4-5
+# Pictures for lessons 4-5 (softmax, cross-entropy, backpropagation, gradient checks).
+# The explorers in cnnlib.widgets draw with these same functions.
+__all__ += ["plot_probabilities", "plot_softmax_stability", "plot_eps_sweep", "plot_value_grid",
+            "plot_backward_step"]
+
+PASS_MARK = 1e-7  # the float64 relative error below which we call a gradient right (cnnlib.gradcheck)
+
+
+def _format_value(v, fmt):
+    """A number for a picture: ``nan`` and ``inf`` spelled out, the rest with ``fmt``."""
+    if np.isnan(v):
+        return "nan"
+    if np.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return fmt.format(v)
+
+
+def plot_probabilities(probs, *, true_class=None, class_labels=None, ax=None, title=None,
+                       figsize=(5, 3)):
+    """Bar chart of class probabilities, each bar labelled with its value.
+
+    Parameters
+    ----------
+    probs : 1-D array
+        Probabilities (a softmax output).
+    true_class : int, optional
+        Drawn in orange; the others are blue.
+    class_labels : list of str, optional
+        Tick labels (default ``0, 1, ...``).
+    """
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim != 1 or probs.size == 0:
+        raise ValueError(f"plot_probabilities: expected a 1-D array of probabilities, got shape {probs.shape}")
+    fig, ax = _new_axes(ax, figsize)
+    K = probs.size
+    colors = ["tab:orange" if k == true_class else "tab:blue" for k in range(K)]
+    heights = np.where(np.isfinite(probs), probs, 0.0)
+    ax.bar(np.arange(K), heights, color=colors)
+    for k, p in enumerate(probs):
+        ax.text(k, heights[k] + 0.02, _format_value(p, "{:.3f}"), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(np.arange(K))
+    ax.set_xticklabels(class_labels if class_labels is not None else [str(k) for k in range(K)])
+    ax.set_ylim(0, 1.12)
+    ax.set_xlabel("class")
+    ax.set_ylabel("probability")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_softmax_stability(logits, naive, stable, *, dtype_name="float64", figsize=(10, 3.6)):
+    """The naive softmax next to the max-shifted one, with every value written out.
+
+    Parameters
+    ----------
+    logits : 1-D array
+        The (scaled) logits both were computed from.
+    naive, stable : 1-D arrays
+        ``exp(z) / sum(exp(z))`` and ``exp(z - max z) / sum(exp(z - max z))``. A value that
+        is not finite is drawn as a red full-height hatched bar labelled ``nan`` or ``inf``.
+    """
+    logits = np.asarray(logits)
+    if not np.issubdtype(logits.dtype, np.floating):
+        logits = logits.astype(np.float64)      # exp below must overflow in the logits' own dtype
+    naive, stable = (np.asarray(a, dtype=float) for a in (naive, stable))
+    if not (logits.ndim == naive.ndim == stable.ndim == 1) or not (logits.size == naive.size == stable.size):
+        raise ValueError("plot_softmax_stability: logits, naive and stable must be 1-D arrays of the same "
+                         f"length, got shapes {logits.shape}, {naive.shape}, {stable.shape}")
+    K = logits.size
+    fig, axes = plt.subplots(1, 2, figsize=figsize, sharey=True)
+    with np.errstate(over="ignore", invalid="ignore"):     # overflow is what we want to show
+        exps = (np.exp(logits), np.exp(logits - logits.max()))
+    panels = [(axes[0], naive, "naive: exp(z) / sum exp(z)", "exp(z)", exps[0]),
+              (axes[1], stable, "max trick: exp(z - max z) / sum exp(z - max z)", "exp(z - max z)", exps[1])]
+    for ax, probs, name, exp_name, e in panels:
+        ok = np.isfinite(probs)
+        ax.bar(np.arange(K)[ok], probs[ok], color="tab:blue")
+        ax.bar(np.arange(K)[~ok], np.ones((~ok).sum()), color="none", edgecolor="tab:red", hatch="//")
+        for k, p in enumerate(probs):
+            y = min(p, 1.0) + 0.02 if np.isfinite(p) else 0.5
+            ax.text(k, y, _format_value(p, "{:.6g}"), ha="center", va="bottom", fontsize=9,
+                    color="black" if np.isfinite(p) else "tab:red", fontweight="normal" if np.isfinite(p) else "bold")
+        ax.set_xticks(np.arange(K))
+        ax.set_xticklabels([f"z{k} = {_format_value(z, '{:.6g}')}" for k, z in enumerate(logits)], fontsize=8)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = e.sum()
+        ax.set_xlabel(f"{exp_name} = [{', '.join(_format_value(v, '{:.4g}') for v in e)}]\n"
+                      f"sum = {_format_value(total, '{:.4g}')}", fontsize=8)
+        ax.set_ylim(0, 1.15)
+        verdict = "all finite" if ok.all() else f"{(~ok).sum()} of {K} values not finite"
+        ax.set_title(f"{name}\n{dtype_name}: {verdict}", fontsize=9,
+                     color="black" if ok.all() else "tab:red")
+    axes[0].set_ylabel("probability")
+    fig.tight_layout()
+    return fig
+
+
+def plot_eps_sweep(eps, errors, *, current_eps=None, ax=None, title=None, figsize=(6, 3.8)):
+    """Relative error of a finite-difference gradient against the nudge size, log-log.
+
+    Parameters
+    ----------
+    eps : 1-D array
+        The nudges tried (positive, increasing).
+    errors : dict
+        ``{label: 1-D array of relative errors}``, e.g. ``{"float64": ..., "float32": ...}``.
+    current_eps : float, optional
+        Marked with a vertical line and a dot on each curve.
+
+    Notes
+    -----
+    Central differences are off by about ``eps**2`` (truncation: the curve is not a line)
+    plus ``machine_eps / eps`` (rounding: we divide a tiny difference of two rounded
+    numbers by ``eps``). The sum is the classic V: right of the bottom truncation rules,
+    left of it rounding does.
+    """
+    eps = np.asarray(eps, dtype=float)
+    if eps.ndim != 1 or eps.size < 2 or (eps <= 0).any():
+        raise ValueError(f"plot_eps_sweep: eps must be a 1-D array of at least two positive values, got {eps!r}")
+    fig, ax = _new_axes(ax, figsize)
+    floor = 1e-17  # a relative error of exactly 0 cannot go on a log axis: draw it at this floor
+    colors = {"float64": "tab:blue", "float32": "tab:orange"}
+    for label, err in errors.items():
+        err = np.asarray(err, dtype=float)
+        if err.shape != eps.shape:
+            raise ValueError(f"plot_eps_sweep: errors[{label!r}] has shape {err.shape}, expected {eps.shape}")
+        line, = ax.loglog(eps, np.maximum(err, floor), "o-", markersize=3, label=label, color=colors.get(label))
+        if current_eps is not None:
+            at = float(np.interp(np.log10(current_eps), np.log10(eps), np.log10(np.maximum(err, floor))))
+            ax.plot([current_eps], [10 ** at], "o", markersize=9, color=line.get_color(),
+                    markeredgecolor="black")
+    ax.axhline(PASS_MARK, color="gray", linestyle="--", linewidth=1, label="pass mark 1e-7")
+    if current_eps is not None:
+        ax.axvline(current_eps, color="black", linewidth=1)
+    ax.set_xlabel("eps (size of the nudge)")
+    ax.set_ylabel("relative error, numeric vs analytic")
+    ax.set_ylim(floor / 2, 2)
+    # Plain "1e-8" labels and no minor ticks: mathtext labels made each redraw twice as slow.
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+    label = FuncFormatter(lambda v, _: f"1e{int(round(np.log10(v)))}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(label)
+        axis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_locator(LogLocator(base=10, numticks=10))
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_value_grid(values, *, ax=None, title=None, cmap=None, symmetric=True, fmt="{:.2g}",
+                    highlight=None, highlight_color="tab:orange", cell_boxes=(), figsize=(3, 3)):
+    """A small 2-D array as coloured cells with its numbers written in.
+
+    Parameters
+    ----------
+    values : (H, W) array
+    symmetric : bool
+        Centre the colours on 0 (red > 0, blue < 0); otherwise a grey scale.
+    highlight : (row, col, height, width), optional
+        A rectangle drawn around those cells (a window).
+    cell_boxes : sequence of ((row, col), color, linestyle)
+        Single cells to outline, e.g. the winner of a pooling window (solid) and the
+        inputs that tied with it (dashed).
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or 0 in values.shape:
+        raise ValueError(f"plot_value_grid: expected a non-empty 2-D array, got shape {values.shape}")
+    fig, ax = _new_axes(ax, figsize)
+    finite = values[np.isfinite(values)]
+    limit = float(np.abs(finite).max()) if finite.size else 1.0
+    limit = limit or 1.0
+    if symmetric:
+        ax.imshow(np.ma.masked_invalid(values), cmap=cmap or "RdBu_r", vmin=-limit, vmax=limit,
+                  interpolation="nearest")
+    else:
+        low = float(finite.min()) if finite.size else 0.0
+        ax.imshow(np.ma.masked_invalid(values), cmap=cmap or "Greys", vmin=min(low, 0.0),
+                  vmax=max(limit, low + 1e-12), interpolation="nearest")
+    if max(values.shape) <= 12:     # bigger grids are unreadable with numbers in them
+        for (r, c), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                strong = abs(v) > 0.6 * limit if symmetric else v > 0.6 * limit
+                ax.text(c, r, _format_value(v, fmt), ha="center", va="center", fontsize=8,
+                        color="white" if strong else "black")
+    if highlight is not None:
+        r, c, h, w = highlight
+        ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), w, h, fill=False, edgecolor=highlight_color,
+                                   linewidth=3))
+    for (r, c), color, linestyle in cell_boxes:
+        ax.add_patch(plt.Rectangle((c - 0.35, r - 0.35), 0.7, 0.7, fill=False, edgecolor=color,
+                                   linestyle=linestyle, linewidth=2))
+    ax.set_xticks(range(values.shape[1]))
+    ax.set_yticks(range(values.shape[0]))
+    ax.tick_params(labelsize=7, length=0)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_backward_step(x, dout, contribution, total, *, position, window, kind, winner=None, tied=(),
+                       figsize=(13, 3.6)):
+    """One output position's share of a backward pass, in four panels.
+
+    Parameters
+    ----------
+    x : (H, W) array
+        The forward input.
+    dout : (H_out, W_out) array
+        The upstream gradient; ``position`` is highlighted in it.
+    contribution : (H, W) array
+        What this one position sends back to ``dx``.
+    total : (H, W) array
+        ``dx`` summed over positions 0..current (the whole ``dx`` at the last step).
+    position : (i, j)
+    window : (row, col, height, width)
+        The input window that position ``(i, j)`` read in the forward pass.
+    kind : "conv" or "maxpool"
+    winner : (row, col), optional
+        For max-pooling: the input that won the window (the first maximum).
+    tied : sequence of (row, col)
+        For max-pooling: every input equal to the maximum (ties), winner included.
+    """
+    i, j = position
+    fig, axes = plt.subplots(1, 4, figsize=figsize)
+    plot_value_grid(dout, ax=axes[0], title=f"dout {dout.shape[0]}x{dout.shape[1]}: dout[{i}, {j}] = "
+                                            f"{dout[i, j]:.3g}", highlight=(i, j, 1, 1))
+    boxes = []
+    if kind == "maxpool":
+        boxes = [((r, c), "tab:purple", "--") for r, c in tied if (r, c) != tuple(winner)]
+        boxes.append((tuple(winner), "tab:green", "-"))
+    plot_value_grid(x, ax=axes[1], title=f"input x {x.shape[0]}x{x.shape[1]}: the window out[{i}, {j}] read"
+                    + ("\n(green: winner, purple dashed: tied, no gradient)" if len(tied) > 1 else ""),
+                    symmetric=False, highlight=window, cell_boxes=boxes, fmt="{:.2g}")
+    if kind == "conv":
+        what = f"this step: dout[{i}, {j}] × w\nadded to the window of dx"
+    elif len(tied) > 1:
+        what = f"this step: {len(tied)} tied maxima,\nonly the first gets dout[{i}, {j}]"
+    else:
+        what = f"this step: the winner alone\ngets dout[{i}, {j}]"
+    plot_value_grid(contribution, ax=axes[2], title=what, highlight=window)
+    plot_value_grid(total, ax=axes[3], title="dx so far (sum of the steps up to here)", highlight=window)
+    fig.tight_layout()
+    return fig

@@ -410,7 +410,424 @@ class PoolingExplorer(Explorer):
 
 
 # ============================================================================ lessons 4-5
-# (softmax, stability lab, gradient-check and backward-pass explorers go here)
+# Softmax, the stability lab, the gradient-check explorer and the backward stepper.
+# They compute with cnnlib's own functions, so what a learner sees is what the library does.
+import copy as _copy  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from cnnlib import ops as _ops  # noqa: E402
+from cnnlib.losses import SoftmaxCrossEntropy as _SoftmaxCrossEntropy  # noqa: E402
+from cnnlib.losses import softmax as _softmax  # noqa: E402
+from cnnlib.viz import (plot_backward_step, plot_eps_sweep, plot_probabilities,  # noqa: E402
+                        plot_softmax_stability)
+
+__all__ += ["SoftmaxExplorer", "StabilityLab", "GradCheckExplorer", "BackwardStepper"]
+
+MAX_CLASSES = 10  # one slider per logit: more than ten do not fit on a screen
+
+
+def _logit_vector(owner, logits):
+    """A 1-D float64 array of 2..MAX_CLASSES finite logits, or a clear ValueError."""
+    try:
+        z = np.array(logits, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: logits must be a list or 1-D array of numbers, got {logits!r}") from None
+    if z.ndim != 1 or not 2 <= z.size <= MAX_CLASSES:
+        raise ValueError(f"{owner}: logits must be a 1-D array of 2 to {MAX_CLASSES} numbers, "
+                         f"got shape {z.shape}")
+    if not np.isfinite(z).all():
+        raise ValueError(f"{owner}: logits must be finite numbers, got {z.tolist()}")
+    return z
+
+
+def _naive_softmax(z):
+    """``exp(z) / sum(exp(z))`` without the max trick; overflow gives inf and nan, silently."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(z)
+        return e / e.sum()
+
+
+def _relayout_controls(explorer, box):
+    """Put the controls in ``box`` instead of the base class's single row."""
+    children = list(explorer.widget.children)
+    children[-3] = box          # [header,] controls row, out, status
+    explorer.widget.children = tuple(children)
+
+
+class SoftmaxExplorer(Explorer):
+    """Drag the logits and the temperature; watch the probabilities and the loss.
+
+    .. math:: p_k = \\frac{e^{z_k / T}}{\\sum_j e^{z_j / T}}, \\qquad L = -\\ln p_y
+
+    Parameters
+    ----------
+    logits : sequence of 2 to 10 numbers
+        Starting values of the sliders, one per class.
+    true_class : int
+        The label ``y``; its bar is orange and the loss is ``-ln p_y``.
+    class_labels : sequence of str, optional
+    logit_range : float
+        Each slider runs over ``[-logit_range, logit_range]`` (widened to fit the logits).
+
+    Attributes
+    ----------
+    logits, temperature : the current slider values
+    probs, loss : what the last picture shows (``cnnlib.losses.softmax`` of ``logits / T``)
+    """
+
+    def __init__(self, logits, true_class, *, class_labels=None, logit_range=10.0):
+        z = _logit_vector("SoftmaxExplorer", logits)
+        K = z.size
+        if isinstance(true_class, (bool, np.bool_)) or not isinstance(true_class, (int, np.integer)):
+            raise ValueError(f"SoftmaxExplorer: true_class must be an integer class index, got {true_class!r}")
+        if not 0 <= true_class < K:
+            raise ValueError(f"SoftmaxExplorer: true_class must be in [0, {K - 1}] for {K} logits, "
+                             f"got {true_class}")
+        if class_labels is not None and len(class_labels) != K:
+            raise ValueError(f"SoftmaxExplorer: {len(class_labels)} class_labels for {K} logits")
+        if not logit_range > 0:
+            raise ValueError(f"SoftmaxExplorer: logit_range must be positive, got {logit_range!r}")
+        self.true_class = int(true_class)
+        self.class_labels = list(class_labels) if class_labels is not None else None
+        limit = float(max(logit_range, np.ceil(np.abs(z).max())))
+        self.logit_sliders = [widgets.FloatSlider(value=float(v), min=-limit, max=limit, step=0.1,
+                                                  description=f"z{k}", continuous_update=True,
+                                                  layout=widgets.Layout(width="300px"))
+                              for k, v in enumerate(z)]
+        self.temperature_slider = widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.02,
+                                                         description="T", readout_format=".2f",
+                                                         layout=widgets.Layout(width="300px"))
+        self.probs = self.loss = None
+        controls = self.logit_sliders + [self.temperature_slider]
+        super().__init__(controls, title="Softmax: logits → probabilities")
+        _relayout_controls(self, widgets.GridBox(controls, layout=widgets.Layout(
+            grid_template_columns="repeat(3, 310px)")))
+
+    @property
+    def logits(self):
+        return np.array([s.value for s in self.logit_sliders])
+
+    @property
+    def temperature(self):
+        return float(self.temperature_slider.value)
+
+    def figure(self):
+        T = self.temperature
+        self.probs = _softmax(self.logits / T)
+        y = self.true_class
+        self.loss = float(-np.log(self.probs[y]))
+        return plot_probabilities(self.probs, true_class=y, class_labels=self.class_labels,
+                                  title=f"T = {T:.2f}:  p(true class {y}) = {self.probs[y]:.3f},  "
+                                        f"loss = -ln p = {self.loss:.3f}", figsize=(6, 3.2))
+
+
+class StabilityLab(Explorer):
+    """Scale the logits up until the naive softmax overflows; the max-shifted one does not.
+
+    Parameters
+    ----------
+    logits : sequence of 2 to 10 numbers
+        Multiplied by ``10**scale``, where the slider runs ``scale`` from 0 to
+        ``max_log10_scale`` (3 makes logits of a few thousand: ``exp`` overflows float64
+        above 709.8 and float32 above 88.7).
+
+    Attributes
+    ----------
+    scaled_logits, naive, stable : the arrays the last picture shows
+    overflowed : bool, whether the naive softmax has a value that is not finite
+    """
+
+    def __init__(self, logits, *, max_log10_scale=3.0):
+        self.base_logits = _logit_vector("StabilityLab", logits)
+        if not 0 < max_log10_scale <= 6:
+            raise ValueError(f"StabilityLab: max_log10_scale must be in (0, 6], got {max_log10_scale!r}")
+        self.scale_slider = widgets.FloatSlider(value=0.0, min=0.0, max=float(max_log10_scale), step=0.05,
+                                                description="log10 scale", readout_format=".2f")
+        self.dtype_dropdown = widgets.Dropdown(options=["float64", "float32"], value="float64",
+                                               description="dtype")
+        self.scaled_logits = self.naive = self.stable = None
+        super().__init__([self.scale_slider, self.dtype_dropdown], title="Softmax overflow and the max trick")
+
+    @property
+    def overflowed(self):
+        return bool(not np.isfinite(self.naive).all())
+
+    def figure(self):
+        dtype = np.dtype(self.dtype_dropdown.value)
+        scale = 10.0 ** self.scale_slider.value
+        self.scaled_logits = (self.base_logits * scale).astype(dtype)
+        self.naive = _naive_softmax(self.scaled_logits)
+        self.stable = _softmax(self.scaled_logits)
+        fig = plot_softmax_stability(self.scaled_logits, self.naive, self.stable, dtype_name=dtype.name)
+        fig.suptitle(f"logits × {scale:.4g}   (exp overflows {dtype.name} above "
+                     f"{np.log(np.finfo(dtype).max):.1f})", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+
+def _scalar_relative_error(a, b):
+    """``|a - b| / (|a| + |b|)``, and 0 when both are 0 (as cnnlib.gradcheck.relative_error)."""
+    scale = abs(a) + abs(b)
+    return 0.0 if scale == 0 else abs(a - b) / scale
+
+
+class GradCheckExplorer(Explorer):
+    """One parameter entry: its analytic gradient, finite differences, and the error vs eps.
+
+    Pick a layer, a parameter and an index; slide ``eps``. We nudge that one entry by
+    ``±eps`` and compare ``(L(+eps) - L(-eps)) / (2 eps)`` with what ``backward`` gave, in
+    float64 and in a float32 copy of the model. The curve of the error against ``eps``
+    shows the classic V: truncation on the right, rounding on the left.
+
+    Parameters
+    ----------
+    model : cnnlib.model.Sequential
+        Copied (twice: float64 and float32); the caller's model is never modified.
+    x : array (N, ...)
+        A batch the model accepts.
+    labels : int array (N,)
+    loss_fn : optional, default ``SoftmaxCrossEntropy()``
+    n_eps : int
+        Points on the curve, log-spaced over ``[1e-10, 1e-1]``.
+
+    Attributes
+    ----------
+    analytic64, analytic32 : the backward pass's value for the picked entry
+    numeric64, numeric32 : the central difference at the current eps
+    error64, error32 : their relative errors
+    sweep : ``{"eps": ..., "float64": ..., "float32": ...}``, the curve
+    """
+
+    EPS_MIN, EPS_MAX = 1e-10, 1e-1
+
+    def __init__(self, model, x, labels, *, loss_fn=None, n_eps=37):
+        from cnnlib.model import Sequential
+        if not isinstance(model, Sequential):
+            raise ValueError(f"GradCheckExplorer: model must be a cnnlib Sequential, got {type(model).__name__}")
+        self._param_layers = [i for i, layer in enumerate(model.layers) if layer.params]
+        if not self._param_layers:
+            raise ValueError("GradCheckExplorer: the model has no parameters to check")
+        x = np.asarray(x)
+        labels = np.asarray(labels)
+        if not np.issubdtype(x.dtype, np.floating) or x.ndim < 2:
+            raise ValueError(f"GradCheckExplorer: x must be a floating-point batch (N, ...), got dtype "
+                             f"{x.dtype} and shape {x.shape}")
+        if labels.shape != (x.shape[0],):
+            raise ValueError(f"GradCheckExplorer: expected {x.shape[0]} labels (one per image), "
+                             f"got shape {labels.shape}")
+        if not isinstance(n_eps, (int, np.integer)) or n_eps < 3:
+            raise ValueError(f"GradCheckExplorer: n_eps must be an integer >= 3, got {n_eps!r}")
+        loss_fn = _SoftmaxCrossEntropy() if loss_fn is None else loss_fn
+        self._eps_grid = np.logspace(np.log10(self.EPS_MIN), np.log10(self.EPS_MAX), int(n_eps))
+        self._setups = {}
+        for dtype in (np.float64, np.float32):
+            net = _copy.deepcopy(model).astype(dtype)
+            xd = x.astype(dtype)
+            fn = _copy.deepcopy(loss_fn)
+            fn.forward(net.forward(xd), labels)          # a bad model/x/labels fails here, clearly
+            net.backward(fn.backward())
+            grads = {(i, k): net.layers[i].grads[k].astype(np.float64) for i in self._param_layers
+                     for k in net.layers[i].params}
+            self._setups[np.dtype(dtype).name] = (net, xd, labels, fn, grads)
+        self._sweeps = {}
+        first = self._param_layers[0]
+        self.layer_dropdown = widgets.Dropdown(
+            options=[(f"{i}: {model.layers[i]!r}", i) for i in self._param_layers], value=first,
+            description="layer", layout=widgets.Layout(width="340px"))
+        self.param_dropdown = widgets.Dropdown(options=list(model.layers[first].params), description="param",
+                                               layout=widgets.Layout(width="160px"))
+        self.index_slider = widgets.IntSlider(value=0, min=0, max=1, description="index")
+        self.eps_slider = widgets.FloatLogSlider(value=1e-6, base=10, min=np.log10(self.EPS_MIN),
+                                                 max=np.log10(self.EPS_MAX), step=0.25, description="eps",
+                                                 readout_format=".0e")
+        self._busy = False
+        self._pick_param(refresh=False)
+        super().__init__([self.layer_dropdown, self.param_dropdown, self.index_slider, self.eps_slider],
+                         title="Gradient check: finite differences vs backward", observe=False)
+        self.layer_dropdown.observe(self._on_layer, names="value")
+        self.param_dropdown.observe(self._on_param, names="value")
+        self.index_slider.observe(self.refresh, names="value")
+        self.eps_slider.observe(self.refresh, names="value")
+
+    # -- control logic: a new layer lists its parameters, a new parameter starts at its largest gradient
+    def _pick_param(self, refresh=True):
+        grad = self._setups["float64"][4][(self.layer_dropdown.value, self.param_dropdown.value)]
+        self._busy = True
+        try:
+            self.index_slider.max = grad.size - 1
+            self.index_slider.value = int(np.argmax(np.abs(grad)))
+        finally:
+            self._busy = False
+        if refresh:
+            self.refresh()
+
+    def _on_layer(self, change):
+        self._busy = True
+        try:
+            self.param_dropdown.options = list(self._setups["float64"][0].layers[change["new"]].params)
+        finally:
+            self._busy = False
+        self._pick_param()
+
+    def _on_param(self, change):
+        if not self._busy:
+            self._pick_param()
+
+    def refresh(self, *args):
+        if not self._busy:
+            super().refresh(*args)
+
+    # -- the numbers
+    def _numeric(self, dtype_name, key, flat_index, eps):
+        net, xd, labels, fn, _ = self._setups[dtype_name]
+        p = net.layers[key[0]].params[key[1]]
+        idx = np.unravel_index(flat_index, p.shape)
+        old = p[idx].copy()
+        try:
+            p[idx] = old + eps
+            f_plus = fn.forward(net.forward(xd), labels)
+            p[idx] = old - eps
+            f_minus = fn.forward(net.forward(xd), labels)
+        finally:
+            p[idx] = old
+        return (f_plus - f_minus) / (2 * eps)
+
+    def _analytic(self, dtype_name, key, flat_index):
+        return float(self._setups[dtype_name][4][key].flat[flat_index])
+
+    def _sweep(self, key, flat_index):
+        cache_key = (key, flat_index)
+        if cache_key not in self._sweeps:
+            curves = {"eps": self._eps_grid}
+            for name in ("float64", "float32"):
+                a = self._analytic(name, key, flat_index)
+                curves[name] = np.array([_scalar_relative_error(a, self._numeric(name, key, flat_index, e))
+                                         for e in self._eps_grid])
+            self._sweeps[cache_key] = curves
+        return self._sweeps[cache_key]
+
+    def figure(self):
+        key = (self.layer_dropdown.value, self.param_dropdown.value)
+        index, eps = int(self.index_slider.value), float(self.eps_slider.value)
+        self.analytic64 = self._analytic("float64", key, index)
+        self.analytic32 = self._analytic("float32", key, index)
+        self.numeric64 = self._numeric("float64", key, index, eps)
+        self.numeric32 = self._numeric("float32", key, index, eps)
+        self.error64 = _scalar_relative_error(self.analytic64, self.numeric64)
+        self.error32 = _scalar_relative_error(self.analytic32, self.numeric32)
+        self.sweep = self._sweep(key, index)
+        shape = self._setups["float64"][0].layers[key[0]].params[key[1]].shape
+        entry = tuple(int(i) for i in np.unravel_index(index, shape))
+        fig, (ax, text_ax) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [1.5, 1]})
+        plot_eps_sweep(self.sweep["eps"], {"float64": self.sweep["float64"], "float32": self.sweep["float32"]},
+                       current_eps=eps, ax=ax, title=f"layer {key[0]}, {key[1]}{list(entry)}: error vs eps")
+        text_ax.axis("off")
+        lines = [f"eps = {eps:.0e}", "",
+                 "            analytic       numeric     rel. error",
+                 f"float64  {self.analytic64: .6e} {self.numeric64: .6e}  {self.error64:.1e}",
+                 f"float32  {self.analytic32: .6e} {self.numeric32: .6e}  {self.error32:.1e}", "",
+                 "numeric = (L(w+eps) - L(w-eps)) / (2 eps)",
+                 "right of the V: truncation (~eps²)",
+                 "left of the V: rounding (~machine eps / eps)"]
+        text_ax.text(0, 0.95, "\n".join(lines), family="monospace", fontsize=8.5, va="top")
+        fig.tight_layout()
+        return fig
+
+
+class BackwardStepper(Explorer):
+    """Step through a backward pass one output position at a time (one channel, stride 1 conv).
+
+    Give ``kernel=`` for a convolution (stride 1, no padding) or ``pool_size=`` for max
+    pooling (stride = pool_size). At each step the picture shows which inputs the output
+    position ``(i, j)`` read in the forward pass and what it sends back to ``dx``:
+
+    * convolution: ``dout[i, j] * w`` added onto the whole window;
+    * max pooling: ``dout[i, j]`` to the window's winner only, the first maximum in
+      row-major order, even when several inputs tie.
+
+    The last panel sums the steps so far; at the last step it is the full ``dx``, equal to
+    ``cnnlib.ops``'s backward pass.
+
+    Parameters
+    ----------
+    x : (H, W) array
+    dout : (H_out, W_out) array
+    kernel : (KH, KW) array, optional
+    pool_size : int, optional
+
+    Attributes
+    ----------
+    position : (i, j); contribution, total : (H, W) arrays; winner, tied : for max pooling
+    dx : the full dx from cnnlib.ops
+    """
+
+    def __init__(self, x, dout, *, kernel=None, pool_size=None):
+        if (kernel is None) == (pool_size is None):
+            raise ValueError("BackwardStepper: give kernel= for a convolution or pool_size= for max pooling "
+                             "(exactly one of them)")
+        x = np.asarray(x, dtype=np.float64)
+        dout = np.asarray(dout, dtype=np.float64)
+        if x.ndim != 2 or 0 in x.shape:
+            raise ValueError(f"BackwardStepper: x must be a 2-D array (H, W), got shape {x.shape}")
+        if not (np.isfinite(x).all() and np.isfinite(dout).all()):
+            raise ValueError("BackwardStepper: x and dout must be finite")
+        if kernel is not None:
+            kernel = np.asarray(kernel, dtype=np.float64)
+            if kernel.ndim != 2 or 0 in kernel.shape:
+                raise ValueError(f"BackwardStepper: kernel must be a 2-D array (KH, KW), got shape {kernel.shape}")
+            if kernel.shape[0] > x.shape[0] or kernel.shape[1] > x.shape[1]:
+                raise ValueError(f"BackwardStepper: kernel {kernel.shape} is bigger than x {x.shape}")
+            self.kind, (KH, KW), stride = "conv", kernel.shape, 1
+            _, cache = _ops.conv2d_forward(x[None, None], kernel[None, None], np.zeros(1))
+            backward = lambda d: _ops.conv2d_backward(d, cache)[0]  # noqa: E731
+        else:
+            if isinstance(pool_size, (bool, np.bool_)) or not isinstance(pool_size, (int, np.integer)) \
+                    or not 1 <= pool_size <= min(x.shape):
+                raise ValueError(f"BackwardStepper: pool_size must be an integer from 1 to {min(x.shape)} "
+                                 f"for x of shape {x.shape}, got {pool_size!r}")
+            self.kind, KH, KW, stride = "maxpool", int(pool_size), int(pool_size), int(pool_size)
+            _, cache = _ops.maxpool2d_forward(x[None, None], kernel_size=KH)
+            backward = lambda d: _ops.maxpool2d_backward(d, cache)  # noqa: E731
+        H_out = _ops.conv_output_size(x.shape[0], KH, stride)
+        W_out = _ops.conv_output_size(x.shape[1], KW, stride)
+        if dout.shape != (H_out, W_out):
+            raise ValueError(f"BackwardStepper: dout must have the forward output's shape ({H_out}, {W_out}), "
+                             f"got {dout.shape}")
+        self.x, self.dout, self.kernel = x, dout, kernel
+        self.KH, self.KW, self.stride = KH, KW, stride
+        self.dx = backward(dout[None, None])[0, 0]
+        self.step_slider = widgets.IntSlider(value=0, min=0, max=H_out * W_out - 1, description="step")
+        self.play = widgets.Play(value=0, min=0, max=H_out * W_out - 1, interval=700, description="play")
+        widgets.jslink((self.play, "value"), (self.step_slider, "value"))
+        name = "convolution" if self.kind == "conv" else "max pooling"
+        super().__init__([self.step_slider], title=f"Backward pass of {name}, one output position at a time")
+        _relayout_controls(self, widgets.HBox([self.play, self.step_slider]))
+
+    def _share(self, i, j):
+        """What output position (i, j) sends back to dx, and (for pooling) its winner and ties."""
+        r0, c0 = i * self.stride, j * self.stride
+        share = np.zeros_like(self.x)
+        window = self.x[r0:r0 + self.KH, c0:c0 + self.KW]
+        if self.kind == "conv":
+            share[r0:r0 + self.KH, c0:c0 + self.KW] = self.dout[i, j] * self.kernel
+            return share, None, []
+        p, q = divmod(int(np.argmax(window)), self.KW)          # the first maximum, row-major
+        share[r0 + p, c0 + q] = self.dout[i, j]
+        tied = [(r0 + int(a), c0 + int(b)) for a, b in np.argwhere(window == window.max())]
+        return share, (r0 + p, c0 + q), tied
+
+    def figure(self):
+        W_out = self.dout.shape[1]
+        step = int(self.step_slider.value)
+        i, j = divmod(step, W_out)
+        self.position = (i, j)
+        self.contribution, self.winner, self.tied = self._share(i, j)
+        self.total = sum(self._share(*divmod(k, W_out))[0] for k in range(step + 1))
+        return plot_backward_step(self.x, self.dout, self.contribution, self.total, position=(i, j),
+                                  window=(i * self.stride, j * self.stride, self.KH, self.KW), kind=self.kind,
+                                  winner=self.winner, tied=self.tied)
+
 
 
 # ============================================================================ lesson 6
