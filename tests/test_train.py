@@ -238,3 +238,146 @@ def test_saved_model_gives_identical_predictions(sample, tmp_path):
     loaded = Sequential.load(path)
     x = to_input(x_test[:50])
     np.testing.assert_array_equal(loaded.predict(x), trainer.model.predict(x))
+
+
+# ---------------------------------------------------------------------------- the CLI
+
+def run_cli(*args, timeout=120, env=None):
+    """Run `python -m cnnlib ...` in a fresh process; returns (exit code, stdout, stderr, seconds)."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "cnnlib", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+    return done.returncode, done.stdout, done.stderr, time.perf_counter() - start
+
+
+FINAL_LINE = re.compile(r"^test accuracy: (\d\.\d{4})$")
+
+
+def final_accuracy(stdout):
+    last = stdout.strip().splitlines()[-1]
+    match = FINAL_LINE.match(last)
+    assert match, f"last line is not 'test accuracy: 0.XXXX': {last!r}"
+    return float(match.group(1))
+
+
+def test_cli_trains_the_seed_net_on_the_sample(tmp_path):
+    save = tmp_path / "seed.npz"
+    code, out, err, _ = run_cli("train", "--model", "seed", "--epochs", "1", "--no-progress",
+                                "--save", str(save))
+    assert code == 0, err
+    epoch_lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert len(epoch_lines) == 1
+    assert re.match(r"epoch 1/1  loss \d\.\d{4}  train acc \d\.\d{4}  test acc \d\.\d{4}  \d+\.\d s$",
+                    epoch_lines[0])
+    acc = final_accuracy(out)
+    assert acc > 0.8  # one epoch on 4,000 images already gets most digits right
+    assert f"test acc {acc:.4f}" in epoch_lines[0]
+
+    # the saved model gives exactly the accuracy the CLI reported
+    _, (x_test, y_test) = load_mnist()
+    model = Sequential.load(save)
+    assert model[0].params["w"].dtype == np.float32
+    assert round(accuracy(model.predict(to_input(x_test)), y_test), 4) == acc
+
+    # same seed, same numbers; another seed, other numbers
+    code2, out2, _, _ = run_cli("train", "--model", "seed", "--epochs", "1", "--no-progress")
+    assert code2 == 0 and epoch_lines[0].rsplit("  ", 1)[0] in out2 and final_accuracy(out2) == acc
+    _, out3, _, _ = run_cli("train", "--model", "seed", "--epochs", "1", "--no-progress", "--seed", "1")
+    assert epoch_lines[0].rsplit("  ", 1)[0] not in out3
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--epochs", "0"], "--epochs: must be at least 1"),
+    (["--epochs", "two"], "--epochs: expected a whole number"),
+    (["--batch-size", "0"], "--batch-size: must be at least 1"),
+    (["--lr", "-1"], "--lr: must be a positive number"),
+    (["--lr", "nan"], "--lr: must be a positive number"),
+    (["--model", "resnet"], "invalid choice: 'resnet'"),
+    (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["--data", "imagenet"], "invalid choice: 'imagenet'"),
+    (["--seed", "-3"], "--seed: must be 0 or more"),
+    (["--data-dir", "/tmp"], "--data-dir applies to --data full only"),
+])
+def test_cli_bad_options_exit_2_with_a_message(args, words, capsys):
+    from cnnlib.__main__ import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "usage: python -m cnnlib train" in err
+
+
+def test_cli_bad_option_in_a_real_process():
+    code, out, err, _ = run_cli("train", "--epochs", "0")
+    assert code == 2 and out == "" and "argument --epochs: must be at least 1" in err
+
+
+def test_cli_without_a_command_prints_help():
+    code, _, err, _ = run_cli()
+    assert code == 2 and "train" in err
+
+
+def test_cli_unwritable_save_fails_before_training(tmp_path):
+    missing = tmp_path / "no" / "such" / "folder" / "model.npz"
+    # --data full --model lenet would take minutes: it must not get that far
+    code, out, err, seconds = run_cli("train", "--data", "full", "--model", "lenet", "--save", str(missing))
+    assert code == 2 and out == "" and seconds < 30
+    assert f"the folder {missing.parent} does not exist" in err
+    code, out, err, _ = run_cli("train", "--save", str(tmp_path))
+    assert code == 2 and "is a folder" in err
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    target = locked if not os.access(locked, os.W_OK) else "/proc"  # root may write anywhere but /proc
+    code, out, err, seconds = run_cli("train", "--data", "full", "--model", "lenet",
+                                      "--save", os.path.join(target, "model.npz"))
+    assert code == 2 and out == "" and seconds < 30
+    assert f"cannot write into the folder {target}" in err
+
+
+def _write_gz(path, data):
+    import gzip
+    with gzip.open(path, "wb") as f:
+        f.write(data)
+
+
+def test_cli_data_errors_exit_1_without_a_traceback(tmp_path):
+    from cnnlib.data import MNIST_FILES
+    # well-formed IDX files with the wrong content: the checksum must catch them
+    for name in MNIST_FILES:
+        if "labels" in name:
+            _write_gz(tmp_path / name, bytes([0, 0, 8, 1]) + (2).to_bytes(4, "big") + bytes([3, 4]))
+        else:
+            _write_gz(tmp_path / name, bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (2, 28, 28))
+                      + bytes(2 * 28 * 28))
+    code, out, err, _ = run_cli("train", "--data", "full", "--data-dir", str(tmp_path), "--no-progress")
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith("error: could not load the MNIST data.") and "SHA-256" in err
+    assert "epoch" not in out
+
+    # a data dir that cannot exist (its parent is a file): no download is even tried
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out, err, _ = run_cli("train", "--data", "full", "--data-dir", str(blocker / "mnist"), "--no-progress")
+    assert code == 1 and "Traceback" not in err and str(blocker) in err
+
+
+def _full_mnist_dir():
+    """CNNLIB_DATA_DIR, else the shared copy beside the project; None if neither holds MNIST."""
+    from cnnlib.data import MNIST_FILES
+    folder = os.environ.get("CNNLIB_DATA_DIR") or str(ROOT.parent / "shared" / "data" / "mnist")
+    if all(os.path.isfile(os.path.join(folder, name)) for name in MNIST_FILES):
+        return folder
+    message = f"full MNIST not found in {folder} (set CNNLIB_DATA_DIR)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.mark.slow
+def test_cli_lenet_on_full_mnist_reaches_99_percent():
+    folder = _full_mnist_dir()
+    code, out, err, seconds = run_cli("train", "--data", "full", "--model", "lenet", timeout=3600, env={"CNNLIB_DATA_DIR": folder})
+    assert code == 0, err
+    print(out, f"({seconds:.0f} s)")
+    assert final_accuracy(out) >= 0.99
