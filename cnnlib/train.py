@@ -362,8 +362,9 @@ class Trainer:
         batch_size : int, default 64
         x_val, y_val : optional validation data, evaluated after every epoch
         progress : bool, default True
-            Show a tqdm bar during each epoch (``tqdm.auto``: a widget in notebooks) and
-            print :func:`format_epoch`'s line at its end. False prints nothing.
+            Show a tqdm bar during each epoch (``tqdm.auto``: a widget in notebooks; none
+            if tqdm is not installed) and print :func:`format_epoch`'s line at its end.
+            False prints nothing.
         on_step : callable, optional
             ``on_step(info)`` after every step, with the dict :meth:`steps` yields.
         on_epoch_end : callable, optional
@@ -439,10 +440,19 @@ class Trainer:
 
 
 def _progress_bar(total, desc):
-    from tqdm.auto import tqdm  # imported here so that `import cnnlib.train` stays light
+    """A transient tqdm bar (a widget in notebooks), or None when tqdm is not installed."""
+    try:
+        from tqdm.auto import tqdm  # imported here so that `import cnnlib.train` stays light
+    except ImportError:
+        return None
     return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
 
 
 def _write_line(line):
-    from tqdm.auto import tqdm
-    tqdm.write(line)
+    """Print a line without breaking a live tqdm bar."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        print(line, flush=True)
+    else:
+        tqdm.write(line)
