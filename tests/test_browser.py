@@ -346,25 +346,27 @@ def test_lesson_in_browser(lesson, lab, lesson_page):
 
 
 def _draw_digit_stroke(page, stem):
+    """Draw a "1" with the mouse on the DrawDigit canvas; the kernel must predict and redraw."""
     box = page.locator(".jp-Cell .widget-vbox").filter(has=page.locator("canvas")).filter(
-        has=page.locator(".widget-label", has_text=re.compile(r"^(predicted #\d+|draw)"))).first
+        has=page.locator(".widget-label", has_text=re.compile(r"^drawn #\d+$"))).first
     canvas = box.locator("canvas").first
     canvas.scroll_into_view_if_needed()
-    status = box.locator(".widget-label", has_text=re.compile(r"^(predicted #\d+|draw)")).first
-    before = status.text_content()
-    count = int(m.group(1)) if (m := re.match(r"predicted #(\d+)", before)) else 0
+    before = _status(box)
+    count = int(before.split("#")[1])
     bounds = canvas.bounding_box()
     x0, y0, w, h = bounds["x"], bounds["y"], bounds["width"], bounds["height"]
-    # A "1": a vertical stroke down the middle, with a small flag at the top.
+    # A "1": a short flag, then a vertical stroke down the middle.
     points = [(0.42, 0.25), (0.5, 0.18)] + [(0.5, 0.18 + 0.64 * t / 12) for t in range(1, 13)]
     page.mouse.move(x0 + points[0][0] * w, y0 + points[0][1] * h)
     page.mouse.down()
     for fx, fy in points[1:]:
         page.mouse.move(x0 + fx * w, y0 + fy * h, steps=3)
     page.mouse.up()
-    want = f"predicted #{count + 1}"
-    _wait_for(lambda: (status.text_content() or "").startswith(want), MARKER_SECONDS,
+    want = f"drawn #{count + 1}"
+    _wait_for(lambda: _status(box) == want or (_status(box) or "").startswith("error:"), MARKER_SECONDS,
               f"the draw-a-digit status to read {want!r} after a stroke")
-    text = status.text_content()
-    assert re.search(r"\b\d\b", text.split(":", 1)[-1]), f"no predicted digit in the status: {text!r}"
+    assert _status(box) == want, f"draw-a-digit failed after a stroke: {_status(box)}"
+    said = box.locator(".widget-html").filter(has_text="The net says").first.text_content()
+    assert re.search(r"The net says \d \(\d+% sure\)", said), f"no prediction shown: {said!r}"
     _shot(box, f"{stem}__draw_digit_after_stroke.png")
+    return said
