@@ -292,7 +292,7 @@ def plot_conv_geometry(size, kernel_size, padding=0, stride=1):
     return fig
 
 
-def plot_pooling(x, *, kernel_size=2, stride=None, mode="max"):
+def plot_pooling(x, *, kernel_size=2, stride=None, mode="max", title=None):
     """Pooling on one 2-D map: the windows over the input, the winners, and the output.
 
     Each window is outlined; for max pooling, the input that won each window (the first
@@ -311,13 +311,13 @@ def plot_pooling(x, *, kernel_size=2, stride=None, mode="max"):
     limit = float(np.abs(x).max()) or 1.0
     signed = x.min() < 0
     cmap, vmin = ("RdBu_r", -limit) if signed else ("Greys", 0)
-    for ax, values, title in ((axes[0], x, f"input {x.shape[0]}x{x.shape[1]}"),
-                              (axes[1], out, f"{mode} pool {kernel_size}x{kernel_size}, stride {stride}: "
-                                             f"{H_out}x{W_out}")):
+    for ax, values, panel_title in ((axes[0], x, f"input {x.shape[0]}x{x.shape[1]}"),
+                                    (axes[1], out, f"{mode} pool {kernel_size}x{kernel_size}, stride {stride}: "
+                                                   f"{H_out}x{W_out}")):
         ax.imshow(values, cmap=cmap, vmin=vmin, vmax=limit, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(title, fontsize=9)
+        ax.set_title(panel_title, fontsize=9)
         if max(values.shape) <= MAX_ANNOTATED_CELLS:
             _annotate(ax, values, fmt="{:.3g}", limit=limit)
     colours = plt.get_cmap("tab10")
@@ -337,8 +337,12 @@ def plot_pooling(x, *, kernel_size=2, stride=None, mode="max"):
         axes[0].plot(cols.ravel(), rows.ravel(), "s", markerfacecolor="none", markeredgecolor="red",
                      markeredgewidth=1.5 if small else 0.8, markersize=size, label="winner")
         axes[0].legend(loc="upper left", bbox_to_anchor=(0, -0.01), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
 # ============================================================================ lessons 4-5
 # Pictures for lessons 4-5 (softmax, cross-entropy, backpropagation, gradient checks).
 # The explorers in cnnlib.widgets draw with these same functions.
