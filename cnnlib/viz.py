@@ -362,7 +362,7 @@ def _format_value(v, fmt):
 
 
 def plot_probabilities(probs, *, true_class=None, class_labels=None, ax=None, title=None,
-                       figsize=(5, 3)):
+                       show_values=True, figsize=(5, 3)):
     """Bar chart of class probabilities, each bar labelled with its value.
 
     Parameters
@@ -373,6 +373,8 @@ def plot_probabilities(probs, *, true_class=None, class_labels=None, ax=None, ti
         Drawn in orange; the others are blue.
     class_labels : list of str, optional
         Tick labels (default ``0, 1, ...``).
+    show_values : bool
+        Write each probability above its bar (turn off for small panels with many classes).
     """
     probs = np.asarray(probs, dtype=float)
     if probs.ndim != 1 or probs.size == 0:
@@ -383,7 +385,8 @@ def plot_probabilities(probs, *, true_class=None, class_labels=None, ax=None, ti
     heights = np.where(np.isfinite(probs), probs, 0.0)
     ax.bar(np.arange(K), heights, color=colors)
     for k, p in enumerate(probs):
-        ax.text(k, heights[k] + 0.02, _format_value(p, "{:.3f}"), ha="center", va="bottom", fontsize=8)
+        if show_values or not np.isfinite(p):
+            ax.text(k, heights[k] + 0.02, _format_value(p, "{:.3f}"), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(np.arange(K))
     ax.set_xticklabels(class_labels if class_labels is not None else [str(k) for k in range(K)])
     ax.set_ylim(0, 1.12)
@@ -480,7 +483,9 @@ def plot_eps_sweep(eps, errors, *, current_eps=None, ax=None, title=None, figsiz
         ax.axvline(current_eps, color="black", linewidth=1)
     ax.set_xlabel("eps (size of the nudge)")
     ax.set_ylabel("relative error, numeric vs analytic")
-    ax.set_ylim(floor / 2, 2)
+    finite = [np.asarray(e, dtype=float) for e in errors.values()]
+    smallest = min((float(e[e > 0].min()) for e in finite if (e > 0).any()), default=floor)
+    ax.set_ylim(max(smallest / 10, floor / 2), 2)
     # Plain "1e-8" labels and no minor ticks: mathtext labels made each redraw twice as slow.
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
     label = FuncFormatter(lambda v, _: f"1e{int(round(np.log10(v)))}")
