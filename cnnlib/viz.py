@@ -97,7 +97,7 @@ def _annotate(ax, values, *, fmt="{:.2g}", fontsize=8, limit=None):
     for (r, c), v in np.ndenumerate(values):
         if np.isfinite(v):
             strong = abs(v) > 0.6 * limit
-            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=fontsize,
+            ax.text(c, r, fmt.format(v + 0.0), ha="center", va="center", fontsize=fontsize,   # no "-0"
                     color="white" if strong else "black")
 
 
@@ -210,11 +210,15 @@ def plot_sliding_window(image, kernel, step, *, stride=1):
     show_image(image, ax=axes[0], title=f"input {image.shape[0]}x{image.shape[1]}, window at row {i * stride}, "
                                         f"col {j * stride}", cmap="Greys")
     if small:
-        _annotate(axes[0], image, fmt="{:.3g}", limit=float(np.abs(image).max()) or 1.0)
+        _annotate(axes[0], image, fmt="{:.2g}", limit=float(np.abs(image).max()) or 1.0)
     axes[0].add_patch(plt.Rectangle((j * stride - 0.5, i * stride - 0.5), KW, KH, fill=False,
                                     edgecolor="tab:orange", linewidth=3))
-    _symmetric_image(axes[1], products, f"window × kernel\nsum = {products.sum():.3g}",
-                     annotate=max(kernel.shape) <= 7, fmt="{:.3g}", fontsize=9)
+    _symmetric_image(axes[1], products, f"window × kernel\nsum = {products.sum():.3g}")
+    if max(kernel.shape) <= 5:    # each cell: input × weight = product
+        limit = float(np.abs(products).max()) or 1.0
+        for (r, c), v in np.ndenumerate(products):
+            axes[1].text(c, r, f"{window[r, c]:.3g} × {kernel[r, c]:.3g}\n= {v + 0.0:.3g}", ha="center",
+                         va="center", fontsize=8, color="white" if abs(v) > 0.6 * limit else "black")
     _symmetric_image(axes[2], output, f"output {H_out}x{W_out}: out[{i}, {j}] = {output[i, j]:.3g}",
                      annotate=max(H_out, W_out) <= MAX_ANNOTATED_CELLS, fmt="{:.3g}")
     axes[2].add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:orange", linewidth=3))

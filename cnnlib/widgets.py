@@ -387,7 +387,9 @@ class PoolingExplorer(Explorer):
         if not 1 <= kernel_size <= min(self.x.shape):
             raise ValueError(f"PoolingExplorer: kernel_size {kernel_size} does not fit the "
                              f"{self.x.shape[0]}x{self.x.shape[1]} input")
-        self.mode = widgets.ToggleButtons(options=["max", "average"], value=mode, description="pooling")
+        self.mode = widgets.ToggleButtons(options=["max", "average"], value=mode,
+                                          tooltips=["max pooling", "average pooling"],
+                                          style={"button_width": "90px"})
         self.kernel_size = widgets.IntSlider(value=kernel_size, min=1, max=max(max_k, kernel_size),
                                              description="kernel")
         self.stride = widgets.IntSlider(value=kernel_size if stride is None else stride, min=1,
