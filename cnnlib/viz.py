@@ -598,3 +598,236 @@ def plot_backward_step(x, dout, contribution, total, *, position, window, kind, 
     plot_value_grid(total, ax=axes[3], title="dx so far (sum of the steps up to here)", highlight=window)
     fig.tight_layout()
     return fig
+
+
+# ============================================================================ lesson 6
+# Pictures for lesson 6 (training and looking inside). The lesson-6 explorers in
+# cnnlib.widgets draw with these same functions. Functions that may run in a background
+# thread (the training dashboard) take their axes from the caller, so they never touch
+# pyplot's global figure list.
+__all__ += ["plot_curves", "plot_confusion_matrix", "plot_filters", "plot_feature_maps",
+            "plot_saliency_grid"]
+
+
+def _trailing_mean(values, window):
+    """Mean of the last ``window`` values at each position (shorter at the start)."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return values
+    csum = np.cumsum(np.insert(values, 0, 0.0))
+    ends = np.arange(1, values.size + 1)
+    starts = np.maximum(ends - window, 0)
+    return (csum[ends] - csum[starts]) / (ends - starts)
+
+
+def plot_curves(history, *, steps=None, axes=None, label=None, smooth=20, color=None, figsize=(9, 3.2),
+                tight=True):
+    """Loss and accuracy against epochs: the two pictures that tell how training goes.
+
+    Parameters
+    ----------
+    history : dict of lists, or None
+        Per-epoch numbers as :meth:`cnnlib.train.Trainer.fit` returns them: ``epoch``,
+        ``loss``, ``train_acc``, ``val_loss``, ``val_acc`` (NaN when there was no
+        validation data). Lists may be empty (nothing trained yet); None draws ``steps`` only.
+    steps : dict of lists, optional
+        Per-batch numbers: ``t`` (epochs done, fractional), ``loss`` and ``acc``. Drawn
+        faint, with their trailing mean over ``smooth`` batches drawn on top.
+    axes : pair of Axes, optional
+        Draw into these (loss left, accuracy right); default a new figure.
+    label : str, optional
+        Prefix for the legend entries, to compare several runs in the same axes.
+    tight : bool
+        Call ``fig.tight_layout()`` (the dashboard skips it: it redraws often).
+
+    Returns
+    -------
+    Figure
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=figsize)
+    ax_loss, ax_acc = axes
+    fig = ax_loss.figure
+    prefix = f"{label}: " if label else ""
+    if history is None:
+        history = {key: [] for key in ("epoch", "loss", "train_acc", "val_loss", "val_acc")}
+    for key in ("epoch", "loss", "train_acc", "val_loss", "val_acc"):
+        if key not in history:
+            raise ValueError(f"plot_curves: history has no {key!r} list; pass what Trainer.fit returns")
+    epochs = np.asarray(history["epoch"], dtype=float)
+    if steps is not None and len(steps.get("t", ())):
+        t = np.asarray(steps["t"], dtype=float)
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
+            values = np.asarray(steps[key], dtype=float)
+            ax.plot(t, values, color=color or "tab:blue", alpha=0.2, lw=0.8)
+            ax.plot(t, _trailing_mean(values, smooth), color=color or "tab:blue", lw=1.5,
+                    label=label or f"train (batches, mean of {smooth})")
+    elif epochs.size:
+        ax_loss.plot(epochs, history["loss"], "o-", color=color or "tab:blue", label=f"{prefix}train")
+        ax_acc.plot(epochs, history["train_acc"], "o-", color=color or "tab:blue", label=f"{prefix}train")
+    val_acc = np.asarray(history["val_acc"], dtype=float)
+    if epochs.size and np.isfinite(val_acc).any():
+        ax_loss.plot(epochs, history["val_loss"], "s--", color=color or "tab:orange", label=f"{prefix}test")
+        ax_acc.plot(epochs, val_acc, "s--", color=color or "tab:orange", label=f"{prefix}test")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.set_xlim(left=0)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="best")
+    ax_loss.set_ylim(bottom=0)
+    ax_acc.set_ylim(top=1.0)
+    if tight:
+        fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(cm, *, ax=None, title=None, figsize=(4.6, 4.2)):
+    """A confusion matrix: row = true digit, column = predicted digit, number = count.
+
+    Parameters
+    ----------
+    cm : ndarray, int, shape (K, K)
+        ``cm[i, j]`` = how many examples of class ``i`` the model called ``j``.
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        raise ValueError(f"plot_confusion_matrix: expected a square (K, K) array, got shape {cm.shape}")
+    fig, ax = _new_axes(ax, figsize)
+    K = cm.shape[0]
+    # Colour by count on a square-root scale, so small mistakes still show next to the diagonal.
+    ax.imshow(np.sqrt(cm), cmap="Blues", interpolation="nearest")
+    limit = np.sqrt(cm.max()) or 1.0
+    for (i, j), n in np.ndenumerate(cm):
+        if n:
+            ax.text(j, i, str(int(n)), ha="center", va="center", fontsize=8,
+                    color="white" if np.sqrt(n) > 0.6 * limit else "black")
+    ax.set_xticks(range(K))
+    ax.set_yticks(range(K))
+    ax.set(xlabel="predicted", ylabel="true")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_filters(w, *, title=None, cell_size=0.8, max_inputs=8):
+    """Convolution kernels as one mosaic, red > 0 > blue, all on one colour scale.
+
+    Parameters
+    ----------
+    w : ndarray, shape (C_out, C_in, KH, KW)
+        A ``Conv2d``'s ``params["w"]``. With one input channel the C_out kernels form one
+        row; otherwise row ``o`` shows the kernels of output channel ``o`` for the first
+        ``max_inputs`` input channels.
+
+    Notes
+    -----
+    One image with white gaps between the kernels, rather than one Axes per kernel: a
+    16x8 grid of Axes takes seconds to lay out, the mosaic a fraction of that.
+    """
+    w = np.asarray(w, dtype=float)
+    if w.ndim != 4 or 0 in w.shape:
+        raise ValueError(f"plot_filters: expected weights of shape (C_out, C_in, KH, KW), got {w.shape}")
+    C_out, C_in, KH, KW = w.shape
+    grid = w[:, 0][None] if C_in == 1 else w[:, :max_inputs]   # (rows, cols, KH, KW); rows = outputs
+    n_rows, n_cols = grid.shape[:2]
+    mosaic = np.full((n_rows * (KH + 1) - 1, n_cols * (KW + 1) - 1), np.nan)
+    for r in range(n_rows):
+        for c in range(n_cols):
+            mosaic[r * (KH + 1):r * (KH + 1) + KH, c * (KW + 1):c * (KW + 1) + KW] = grid[r, c]
+    limit = float(np.abs(grid).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(n_cols * cell_size + 0.6, n_rows * cell_size * KH / KW + 0.6))
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
+    ax.imshow(np.ma.masked_invalid(mosaic), cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_xticks([c * (KW + 1) + (KW - 1) / 2 for c in range(n_cols)], [str(c) for c in range(n_cols)])
+    ax.tick_params(length=0, labelsize=7)
+    ax.set_frame_on(False)
+    if C_in == 1:
+        ax.set_yticks([])
+        ax.set_xlabel("filter", fontsize=8)
+    else:
+        ax.set_yticks([r * (KH + 1) + (KH - 1) / 2 for r in range(n_rows)], [str(r) for r in range(n_rows)])
+        ax.set_xlabel("input channel" + (f" (first {n_cols} of {C_in})" if n_cols < C_in else ""), fontsize=8)
+        ax.set_ylabel("output channel", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps, *, fig=None, title=None, n_cols=8, cell_size=0.9, highlight=None):
+    """Every channel of one layer's output for one image, on one shared colour scale.
+
+    Parameters
+    ----------
+    maps : ndarray, shape (C, H, W)
+        One image's activations at one layer, e.g. ``model[1].forward(...)[0]``.
+        Signed maps (a convolution's output) use red > 0 > blue; non-negative ones
+        (after ReLU or pooling) use black = 0 to white = the largest value.
+    fig : Figure or SubFigure, optional
+        Draw into it (the feature-map explorer passes a sub-figure); default a new figure.
+    highlight : int, optional
+        Frame this channel in orange.
+    """
+    maps = np.asarray(maps, dtype=float)
+    if maps.ndim != 3 or 0 in maps.shape:
+        raise ValueError(f"plot_feature_maps: expected maps of shape (C, H, W), got {maps.shape}")
+    C = maps.shape[0]
+    n_cols = min(n_cols, C)
+    n_rows = -(-C // n_cols)
+    if fig is None:
+        fig = plt.figure(figsize=(n_cols * cell_size, n_rows * cell_size + 0.4))
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
+    signed = maps.min() < 0
+    limit = float(np.abs(maps).max()) or 1.0
+    style = dict(cmap="RdBu_r", vmin=-limit, vmax=limit) if signed else dict(cmap="gray", vmin=0, vmax=limit)
+    for c, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if c >= C:
+            ax.axis("off")
+            continue
+        ax.imshow(maps[c], interpolation="nearest", **style)
+        ax.set_title(str(c), fontsize=7, pad=2)
+        if c == highlight:
+            for spine in ax.spines.values():
+                spine.set(color="tab:orange", linewidth=3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_saliency_grid(images, saliencies, titles=None, *, fig=None, cell_size=1.2):
+    """Digits (top row) above their saliency maps (bottom row).
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, H, W)
+    saliencies : ndarray, shape (n, H, W)
+        ``|d score / d pixel|`` for each image (see :func:`cnnlib.widgets.saliency_map`);
+        each map has its own scale, black = 0 to bright = its largest value.
+    titles : list of str, optional
+        One per column, above the digit.
+    """
+    images = np.asarray(images, dtype=float)
+    saliencies = np.asarray(saliencies, dtype=float)
+    if images.ndim != 3 or images.shape != saliencies.shape or len(images) == 0:
+        raise ValueError(f"plot_saliency_grid: expected images and saliencies of the same shape (n, H, W), "
+                         f"got {images.shape} and {saliencies.shape}")
+    n = len(images)
+    if fig is None:
+        fig = plt.figure(figsize=(max(n, 2) * cell_size, 2 * cell_size + 0.5))
+    axes = fig.subplots(2, n, squeeze=False, gridspec_kw={"hspace": 0.08, "wspace": 0.08})
+    for k in range(n):
+        axes[0, k].imshow(images[k], cmap="gray_r", interpolation="nearest")
+        axes[1, k].imshow(saliencies[k], cmap="inferno", vmin=0, interpolation="nearest")
+        if titles is not None:
+            axes[0, k].set_title(titles[k], fontsize=8)
+        for ax in axes[:, k]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("digit", fontsize=8)
+    axes[1, 0].set_ylabel("saliency", fontsize=8)
+    return fig

@@ -834,3 +834,561 @@ class BackwardStepper(Explorer):
 
 # ============================================================================ lesson 6
 # (training dashboard, feature maps, confusion matrix, draw-a-digit go here)
+import io  # noqa: E402
+import math  # noqa: E402
+import threading  # noqa: E402
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from cnnlib import viz  # noqa: E402
+from cnnlib.losses import softmax  # noqa: E402
+
+__all__ += ["saliency_map", "TrainingDashboard", "FeatureMapExplorer", "ConfusionExplorer"]
+
+
+def _model_dtype(model):
+    """The dtype of the model's first parameter (inputs are cast to it), float64 if none."""
+    for layer in model.layers:
+        for p in layer.params.values():
+            return p.dtype
+    return np.dtype(np.float64)
+
+
+def _as_model_input(owner, model, images):
+    """Images -> the model's input ``(N, C, H, W)`` in the model's dtype.
+
+    uint8 images (N, H, W), as ``load_mnist`` returns them, are scaled to [0, 1] with
+    :func:`cnnlib.train.to_input`; float arrays must already be ``(N, C, H, W)``.
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        from cnnlib.train import to_input
+        images = to_input(images)
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError(f"{owner}: expected a batch of model inputs (N, C, H, W), e.g. to_input(x_test), "
+                         f"got shape {images.shape}")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"{owner}: expected float inputs (from to_input) or uint8 images, got dtype {images.dtype}")
+    return images.astype(_model_dtype(model), copy=False)
+
+
+def saliency_map(model, image, class_index):
+    """How strongly each pixel can move one class score: ``|d logits[c] / d x|``.
+
+    We run the model forward on the single image, then backward with a one-hot ``dout``
+    on the logits, so the backward pass returns the gradient of the score of class ``c``
+    with respect to every input pixel. Its absolute value is the saliency map.
+
+    Parameters
+    ----------
+    model : Sequential
+    image : ndarray, (C, H, W) or (H, W)
+        One model input (float, already scaled), without the batch axis.
+    class_index : int
+        Which logit to explain (the predicted class, or the true one).
+
+    Returns
+    -------
+    ndarray, float, (H, W)
+        The largest ``|gradient|`` over the input channels at each pixel.
+
+    Notes
+    -----
+    .. math:: S_{ij} = \\max_c \\left| \\frac{\\partial z_k}{\\partial x_{c,i,j}} \\right|
+
+    The forward and backward passes overwrite the layers' caches and ``grads``, as a
+    training step would; do not call it between a backward pass and ``optimizer.step()``.
+
+    >>> from cnnlib.model import build_seed_net
+    >>> saliency_map(build_seed_net(rng=0), np.zeros((1, 28, 28)), 3).shape
+    (28, 28)
+    """
+    x = np.asarray(image)
+    if x.ndim == 2:
+        x = x[None]   # (1, H, W)
+    if x.ndim != 3 or not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"saliency_map: expected one float image of shape (C, H, W) or (H, W), got shape "
+                         f"{np.shape(image)} and dtype {np.asarray(image).dtype}")
+    logits = model.forward(x[None].astype(_model_dtype(model), copy=False))   # (1, K)
+    K = logits.shape[1]
+    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
+            or not 0 <= class_index < K:
+        raise ValueError(f"saliency_map: class_index must be an integer in [0, {K}), got {class_index!r}")
+    dout = np.zeros_like(logits)
+    dout[0, class_index] = 1.0
+    dx = model.backward(dout, input_grad=True)   # (1, C, H, W)
+    return np.abs(dx[0]).max(axis=0)             # (H, W)
+
+
+# ---------------------------------------------------------------------------- training dashboard
+
+def _positive_int(owner, name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class TrainingDashboard(Explorer):
+    """Loss and accuracy curves that grow while a model trains, with a progress bar.
+
+    Two ways to drive it:
+
+    * ``dashboard.run()`` trains the whole plan in the calling cell, redrawing the curves
+      every ``redraw_every`` steps and at the end of each epoch. The notebook uses this:
+      it is deterministic, and the front end shows the updates live. But a busy cell
+      cannot receive button clicks (the kernel handles one message at a time), so
+      *Pause* has no effect during ``run()``.
+    * The **Start** button trains in a background thread, one batch at a time, so the
+      kernel stays free: **Pause** takes effect after the current batch and **Resume**
+      continues exactly where training stopped (the same batches, the same numbers).
+
+    Parameters
+    ----------
+    trainer : cnnlib.train.Trainer
+    x, y : training inputs (N, C, H, W) and labels (N,)
+    x_val, y_val : optional data evaluated after every epoch (both or neither)
+    epochs, batch_size : the plan: ``epochs`` passes over ``(x, y)``
+    redraw_every : redraw the curves every this many steps (drawing costs ~0.1 s)
+
+    Attributes
+    ----------
+    history : dict of lists, per epoch, in :meth:`Trainer.fit`'s format
+    step_log : dict of lists ``t`` (epochs, fractional), ``loss``, ``acc``, per batch
+    steps_done : int
+    state : "ready", "running", "paused", "done" or "error"
+    """
+
+    def __init__(self, trainer, x, y, x_val=None, y_val=None, epochs=1, batch_size=64, *,
+                 redraw_every=20, smooth=20, title="Training dashboard"):
+        owner = "TrainingDashboard"
+        if not hasattr(trainer, "steps"):
+            raise ValueError(f"{owner}: expected a cnnlib.train.Trainer, got {type(trainer).__name__}")
+        x, y = np.asarray(x), np.asarray(y)
+        if y.ndim != 1 or len(x) != len(y) or len(y) == 0:
+            raise ValueError(f"{owner}: x and y must hold the same number (> 0) of examples, got shapes "
+                             f"{x.shape} and {y.shape}")
+        if (x_val is None) != (y_val is None):
+            raise ValueError(f"{owner}: pass both x_val and y_val, or neither")
+        self.trainer, self.x, self.y, self.x_val, self.y_val = trainer, x, y, x_val, y_val
+        self.epochs = _positive_int(owner, "epochs", epochs)
+        self.batch_size = _positive_int(owner, "batch_size", batch_size)
+        self.redraw_every = _positive_int(owner, "redraw_every", redraw_every)
+        self.smooth = _positive_int(owner, "smooth", smooth)
+        self.steps_per_epoch = math.ceil(len(y) / self.batch_size)
+        self.total_steps = self.epochs * self.steps_per_epoch
+        self.first_epoch = trainer.epoch   # the curves start where the trainer stands
+        self.history = {key: [] for key in ("epoch", "loss", "train_acc", "val_loss", "val_acc", "seconds")}
+        self.step_log = {"t": [], "loss": [], "acc": []}
+        self.steps_done = 0
+        self.state = "ready"
+        self.error = None
+        self._stepper = None
+        self._epoch_sums = [0.0, 0.0, 0]   # loss * n, correct, n
+        self._epoch_start = None
+        self._thread = None
+        self._cond = threading.Condition()   # guards the pause/stop flags below
+        self._pause_requested = False
+        self._stop_requested = False
+        self._idle = False                   # True while the thread waits in a pause
+        self._draw_lock = threading.Lock()
+
+        button = dict(layout=widgets.Layout(width="90px"))
+        self.start_button = widgets.Button(description="Start", icon="play", **button)
+        self.pause_button = widgets.Button(description="Pause", icon="pause", disabled=True, **button)
+        self.resume_button = widgets.Button(description="Resume", icon="play", disabled=True, **button)
+        self.progress = widgets.IntProgress(value=0, min=0, max=self.total_steps, description="steps",
+                                            layout=widgets.Layout(width="260px"))
+        self.info = widgets.Label(value=f"ready: {self.epochs} epoch(s) of {self.steps_per_epoch} steps")
+        self.start_button.on_click(self._on_start)
+        self.pause_button.on_click(self._on_pause)
+        self.resume_button.on_click(self._on_resume)
+        super().__init__([self.start_button, self.pause_button, self.resume_button, self.progress, self.info],
+                         title=title, observe=False)
+
+    # -- drawing (also from the training thread, so no pyplot: a plain Figure)
+    def figure(self):
+        fig = Figure(figsize=(9, 3.2))
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.9, wspace=0.22)  # fixed: no re-layout
+        axes = fig.subplots(1, 2)
+        viz.plot_curves(self.history, steps=self.step_log, axes=axes, smooth=self.smooth, tight=False)
+        for ax in axes:
+            ax.set_xlim(self.first_epoch, self.first_epoch + self.epochs)
+        return fig
+
+    def refresh(self, *_):
+        """Redraw the curves (thread-safe: never touches pyplot's list of open figures)."""
+        with self._draw_lock:
+            start = time.perf_counter()
+            try:
+                buf = io.BytesIO()
+                self.figure().savefig(buf, format="png", dpi=80)   # fixed layout: one render pass
+                png = buf.getvalue()
+            except Exception as e:     # shown in the widget: a callback must not fail silently
+                self.status.value = f"error: {type(e).__name__}: {e}"
+                return
+            self.out.outputs = ()
+            self.out.append_display_data(Image(data=png, format="png"))
+            self.draw_count += 1
+            self.last_draw_seconds = time.perf_counter() - start
+            self.status.value = f"drawn #{self.draw_count}"
+
+    # -- one step
+    def _advance(self):
+        """Train one batch and record it; False once the plan is complete."""
+        if self._stepper is None:
+            self._stepper = self.trainer.steps(self.x, self.y, self.batch_size, epochs=self.epochs)
+            self._epoch_start = time.perf_counter()
+        try:
+            info = next(self._stepper)
+        except StopIteration:
+            return False
+        self._record(info)
+        return True
+
+    def _record(self, info):
+        self.steps_done += 1
+        self.progress.value = self.steps_done
+        self.step_log["t"].append(info["epoch"] - 1 + info["step"] / info["steps_per_epoch"])
+        self.step_log["loss"].append(info["loss"])
+        self.step_log["acc"].append(info["acc"])
+        sums = self._epoch_sums
+        sums[0] += info["loss"] * info["batch_size"]
+        sums[1] += info["acc"] * info["batch_size"]
+        sums[2] += info["batch_size"]
+        epoch_in_plan = info["epoch"] - self.first_epoch
+        line = (f"epoch {epoch_in_plan}/{self.epochs}  step {info['step']}/{info['steps_per_epoch']}  "
+                f"loss {sums[0] / sums[2]:.4f}  train acc {sums[1] / sums[2]:.4f}")
+        if info["step"] == info["steps_per_epoch"]:
+            if self.x_val is not None:
+                val_loss, val_acc = self.trainer.evaluate(self.x_val, self.y_val)
+                line += f"  test acc {val_acc:.4f}"
+            else:
+                val_loss = val_acc = math.nan
+            row = {"epoch": info["epoch"], "loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
+                   "val_loss": float(val_loss), "val_acc": float(val_acc),
+                   "seconds": time.perf_counter() - self._epoch_start}
+            for key, value in row.items():
+                self.history[key].append(value)
+            self._epoch_sums = [0.0, 0.0, 0]
+            self._epoch_start = time.perf_counter()
+            self.info.value = line
+            self.refresh()
+        else:
+            self.info.value = line
+            if self.steps_done % self.redraw_every == 0:
+                self.refresh()
+
+    def _set_state(self, state):
+        self.state = state
+        self.start_button.disabled = state != "ready"
+        self.pause_button.disabled = state != "running" or self._thread is None
+        self.resume_button.disabled = state != "paused"
+
+    # -- blocking
+    def run(self):
+        """Train the whole plan in this cell (blocking) and return :attr:`history`."""
+        if self.state != "ready":
+            raise RuntimeError(f"TrainingDashboard.run: the dashboard is {self.state}; make a new "
+                               "dashboard for a new run (Start and run() share one plan)")
+        self._set_state("running")
+        try:
+            while self._advance():
+                pass
+        except Exception as e:
+            self.error = e
+            self._set_state("error")
+            self.info.value = f"error: {type(e).__name__}: {e}"
+            raise
+        self._set_state("done")
+        return self.history
+
+    # -- in the background: Start / Pause / Resume
+    def _on_start(self, _button=None):
+        if self.state != "ready":
+            return
+        self._thread = threading.Thread(target=self._background_loop, name="TrainingDashboard", daemon=True)
+        self._set_state("running")
+        self._thread.start()
+
+    def _on_pause(self, _button=None):
+        with self._cond:
+            if self.state != "running" or self._thread is None:
+                return
+            self._pause_requested = True
+            self._set_state("paused")
+            self.info.value += "  (pausing after this batch)"
+
+    def _on_resume(self, _button=None):
+        with self._cond:
+            if self.state != "paused":
+                return
+            self._pause_requested = False
+            self._idle = False
+            self._set_state("running")
+            self._cond.notify_all()
+
+    def _background_loop(self):
+        try:
+            while True:
+                with self._cond:
+                    while self._pause_requested and not self._stop_requested:
+                        if not self._idle:
+                            self._idle = True
+                            self.info.value = f"paused after step {self.steps_done} of {self.total_steps}"
+                            self._cond.notify_all()
+                        self._cond.wait()
+                    if self._stop_requested:
+                        return
+                if not self._advance():
+                    break
+            with self._cond:
+                self._set_state("done")
+        except Exception as e:   # shown in the widget: a thread must not fail silently
+            self.error = e
+            self._set_state("error")
+            self.info.value = f"error: {type(e).__name__}: {e}"
+        finally:
+            with self._cond:
+                self._cond.notify_all()
+
+    def wait_until_paused(self, timeout=10):
+        """Block until the training thread sits in its pause (or has ended); True if so."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._idle or not self.training, timeout)
+
+    @property
+    def training(self):
+        """True while the background thread is alive (running or paused)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout=None):
+        """Wait for the background training to finish (or ``timeout`` seconds)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.training
+
+    def stop(self, timeout=10):
+        """End background training after the current batch and wait for the thread."""
+        with self._cond:
+            self._stop_requested = True
+            self._cond.notify_all()
+        self.join(timeout)
+        if self.state in ("running", "paused"):
+            self._set_state("stopped")
+
+    def close(self):
+        self.stop()
+        super().close()
+
+
+# ---------------------------------------------------------------------------- feature maps
+
+#: Layers whose output is a stack of feature maps (N, C, H, W).
+FEATURE_MAP_LAYERS = ("Conv2d", "ReLU", "MaxPool2d", "AvgPool2d")
+
+
+def layer_outputs(model, x):
+    """Every layer's output for the batch ``x``: a list as long as the model."""
+    outputs = []
+    for layer in model.layers:
+        x = layer.forward(x)
+        outputs.append(x)
+    return outputs
+
+
+class FeatureMapExplorer(Explorer):
+    """Pick an image, a layer and a channel: see the input and that channel's feature map.
+
+    Parameters
+    ----------
+    model : Sequential (trained)
+    images : uint8 (N, H, W) images or float model inputs (N, C, H, W)
+    labels : optional (N,) labels, shown in the input's title
+
+    The layer menu lists the layers whose output is a stack of maps (Conv2d, ReLU,
+    pooling). Tick "all channels" to see every channel of the layer in a grid, with the
+    chosen one framed.
+    """
+
+    def __init__(self, model, images, labels=None, *, title="Feature maps"):
+        owner = "FeatureMapExplorer"
+        self.model = model
+        self.images = _as_model_input(owner, model, images)
+        self.labels = None if labels is None else np.asarray(labels)
+        if self.labels is not None and self.labels.shape != (len(self.images),):
+            raise ValueError(f"{owner}: expected {len(self.images)} labels, got shape {self.labels.shape}")
+        outputs = layer_outputs(model, self.images[:1])
+        self.layer_indices = [i for i, layer in enumerate(model.layers)
+                              if type(layer).__name__ in FEATURE_MAP_LAYERS and outputs[i].ndim == 4]
+        if not self.layer_indices:
+            raise ValueError(f"{owner}: the model has no Conv2d, ReLU or pooling layer with feature maps")
+        self._channels = {i: outputs[i].shape[1] for i in self.layer_indices}
+        self._cache = {}
+        first = self.layer_indices[0]
+        self.image_slider = widgets.IntSlider(value=0, min=0, max=len(self.images) - 1, description="image",
+                                              continuous_update=False)
+        self.layer_menu = widgets.Dropdown(options=[(f"{i}: {model.layers[i]!r}", i) for i in self.layer_indices],
+                                           value=first, description="layer", layout=widgets.Layout(width="360px"))
+        self.channel_slider = widgets.IntSlider(value=0, min=0, max=self._channels[first] - 1,
+                                                description="channel", continuous_update=False)
+        self.show_all = widgets.Checkbox(value=False, description="all channels", indent=False)
+        # Registered before the base class's redraw, so the channel range fits the layer
+        # by the time the picture is drawn.
+        self.layer_menu.observe(self._fit_channel_range, names="value")
+        super().__init__([self.image_slider, self.layer_menu, self.channel_slider, self.show_all], title=title)
+
+    def _fit_channel_range(self, change):
+        self.channel_slider.max = self._channels[change["new"]] - 1   # clamps value if needed
+
+    def activations(self, image_index):
+        """All layers' outputs for one image (cached: the widgets redraw often)."""
+        if image_index not in self._cache:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[image_index] = [out[0] for out in
+                                        layer_outputs(self.model, self.images[image_index:image_index + 1])]
+        return self._cache[image_index]
+
+    def figure(self):
+        i, layer, c = self.image_slider.value, self.layer_menu.value, self.channel_slider.value
+        maps = self.activations(i)[layer]   # (C, H, W)
+        c = min(c, maps.shape[0] - 1)
+        fig = plt.figure(figsize=(8, 6.2 if self.show_all.value else 3.0))
+        top = fig
+        if self.show_all.value:
+            top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.1])
+            viz.plot_feature_maps(maps, fig=bottom, highlight=c,
+                                  title=f"all {maps.shape[0]} channels of layer {layer}")
+        ax_in, ax_map = top.subplots(1, 2)
+        label = f" (label {self.labels[i]})" if self.labels is not None else ""
+        viz.show_image(self.images[i, 0], ax=ax_in, title=f"input #{i}{label}", cmap="gray_r")
+        signed = maps.min() < 0
+        viz.show_image(maps[c], ax=ax_map, symmetric=bool(signed), colorbar=True, cmap="gray",
+                       title=f"layer {layer} {self.model.layers[layer]!r}\nchannel {c}, "
+                             f"{maps.shape[1]}x{maps.shape[2]}")
+        return fig
+
+
+# ---------------------------------------------------------------------------- confusion matrix
+
+def _blend(hex_color, strength):
+    """Mix white with ``hex_color``: strength 0 -> white, 1 -> the colour."""
+    rgb = np.array([int(hex_color[k:k + 2], 16) for k in (1, 3, 5)], dtype=float)
+    mixed = 255 - strength * (255 - rgb)
+    return "#" + "".join(f"{int(round(v)):02x}" for v in mixed)
+
+
+class ConfusionExplorer(Explorer):
+    """A clickable confusion matrix: click a cell to see its digits and their saliency maps.
+
+    Row = true digit, column = predicted digit; the number on each button is the count.
+    Off-diagonal cells (mistakes) are red, the diagonal is green, darker = more. Below,
+    the clicked cell's digits, most confident first, each above its saliency map: the
+    gradient of the predicted (or true) class score with respect to the pixels, from
+    our own backward pass (:func:`saliency_map`).
+
+    Parameters
+    ----------
+    model : Sequential (trained)
+    x : uint8 images (N, H, W) or float model inputs (N, C, H, W)
+    y : int labels (N,)
+    max_shown : how many digits of a cell to show
+    """
+
+    def __init__(self, model, x, y, *, max_shown=8, title="Confusion matrix: click a cell"):
+        owner = "ConfusionExplorer"
+        self.model = model
+        self.x = _as_model_input(owner, model, x)
+        self.y = np.asarray(y)
+        if self.y.shape != (len(self.x),) or not np.issubdtype(self.y.dtype, np.integer):
+            raise ValueError(f"{owner}: expected {len(self.x)} integer labels, got shape {self.y.shape} "
+                             f"and dtype {self.y.dtype}")
+        self.max_shown = _positive_int(owner, "max_shown", max_shown)
+        logits = model.predict(self.x)                     # (N, K)
+        self.probs = softmax(logits.astype(np.float64))    # (N, K)
+        self.pred = self.probs.argmax(axis=1)
+        K = self.n_classes = logits.shape[1]
+        if self.y.min() < 0 or self.y.max() >= K:
+            raise ValueError(f"{owner}: labels must be in [0, {K}), got {self.y.min()}..{self.y.max()}")
+        self.cm = np.bincount(self.y * K + self.pred, minlength=K * K).reshape(K, K)
+        off = self.cm * (1 - np.eye(K, dtype=int))
+        self.selected = tuple(int(v) for v in np.unravel_index(off.argmax(), off.shape)) if off.any() else (0, 0)
+
+        cell = widgets.Layout(width="38px", height="26px", padding="0px")
+        header = widgets.Layout(width="38px", height="26px")
+        diag_max, off_max = max(int(np.diag(self.cm).max()), 1), max(int(off.max()), 1)
+        self.buttons = []
+        children = [widgets.Label("true\\pred", layout=widgets.Layout(width="60px"))]
+        children += [widgets.Label(str(j), layout=header) for j in range(K)]
+        for i in range(K):
+            children.append(widgets.Label(str(i), layout=widgets.Layout(width="60px")))
+            row = []
+            for j in range(K):
+                n = int(self.cm[i, j])
+                strength = math.sqrt(n / (diag_max if i == j else off_max))
+                b = widgets.Button(description=str(n), layout=cell, tooltip=f"true {i}, predicted {j}: {n}")
+                b.style.button_color = _blend("#2e9e44" if i == j else "#d62728", strength) if n else "#f5f5f5"
+                b.style.text_color = "white" if strength > 0.6 else "black"
+                b.on_click(lambda _b, i=i, j=j: self.select(i, j))
+                row.append(b)
+                children.append(b)
+            self.buttons.append(row)
+        self.grid = widgets.GridBox(children, layout=widgets.Layout(
+            grid_template_columns=f"60px repeat({K}, 38px)", grid_gap="2px"))
+        self.explain = widgets.ToggleButtons(options=[("saliency of the predicted class", "pred"),
+                                                      ("of the true class", "true")],
+                                             value="pred", style={"button_width": "200px"})
+        self._mark(self.selected, True)
+        super().__init__([widgets.VBox([self.grid, self.explain])], title=title)
+        self.explain.observe(self.refresh, names="value")
+
+    def _mark(self, cell, on):
+        b = self.buttons[cell[0]][cell[1]]
+        b.style.font_weight = "bold" if on else "normal"
+        b.layout.border = "2px solid black" if on else ""
+
+    def select(self, true_class, predicted_class):
+        """Show the cell (true_class, predicted_class), as a click on its button does."""
+        K = self.n_classes
+        if not (0 <= true_class < K and 0 <= predicted_class < K):
+            raise ValueError(f"ConfusionExplorer.select: classes must be in [0, {K}), got "
+                             f"({true_class}, {predicted_class})")
+        self._mark(self.selected, False)
+        self.selected = (int(true_class), int(predicted_class))
+        self._mark(self.selected, True)
+        self.refresh()
+
+    def examples(self, true_class, predicted_class):
+        """Indices of the examples in that cell, most confident prediction first."""
+        idx = np.flatnonzero((self.y == true_class) & (self.pred == predicted_class))
+        confidence = self.probs[idx, predicted_class]
+        return idx[np.argsort(-confidence, kind="stable")]
+
+    def figure(self):
+        i, j = self.selected
+        idx = self.examples(i, j)
+        what = "correct" if i == j else "mistakes"
+        heading = f"true {i}, predicted {j}: {len(idx)} {what}"
+        if len(idx) == 0:
+            fig, ax = plt.subplots(figsize=(6, 1.2))
+            ax.axis("off")
+            ax.text(0.5, 0.5, heading + " - nothing to show", ha="center", va="center", fontsize=11)
+            return fig
+        shown = idx[:self.max_shown]
+        target = {"pred": j, "true": i}[self.explain.value]
+        maps = np.stack([saliency_map(self.model, self.x[k], target) for k in shown])   # (n, H, W)
+        titles = [f"#{k}\np({j})={self.probs[k, j]:.2f}" for k in shown]
+        fig = plt.figure(figsize=(max(len(shown), 4) * 1.2, 3.2))
+        viz.plot_saliency_grid(self.x[shown].max(axis=1), maps, titles, fig=fig)
+        shown_note = f" (the {len(shown)} most confident)" if len(idx) > len(shown) else ""
+        fig.suptitle(f"{heading}{shown_note}; saliency of class {target}", fontsize=10)
+        return fig
+
+    def close(self):
+        for row in self.buttons:
+            for b in row:
+                b.close()
+        for w in (self.grid, self.explain):
+            w.close()
+        super().close()

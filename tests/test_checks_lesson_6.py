@@ -1,0 +1,197 @@
+"""Lesson 6 exercise checks: right answers pass, stubs and typical mistakes fail in plain words."""
+import numpy as np
+import pytest
+
+from cnnlib.checks import CheckFailed, check_minibatches, check_momentum_step
+
+
+# ---------------------------------------------------------------------------- minibatches
+
+def good_minibatches(x, y, batch_size, rng):
+    order = rng.permutation(len(y))
+    return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in range(0, len(y), batch_size)]
+
+
+def generator_minibatches(x, y, batch_size, rng):
+    order = rng.permutation(len(y))
+    for start in range(0, len(y), batch_size):
+        idx = order[start:start + batch_size]
+        yield x[idx], y[idx]
+
+
+def stub_minibatches(x, y, batch_size, rng):
+    raise NotImplementedError
+
+
+def stub_generator(x, y, batch_size, rng):
+    raise NotImplementedError
+    yield  # noqa: makes it a generator: it raises only when iterated
+
+
+def unshuffled(x, y, batch_size, rng):
+    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
+
+
+def global_random(x, y, batch_size, rng):
+    order = np.random.permutation(len(y))
+    return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in range(0, len(y), batch_size)]
+
+
+def shuffled_separately(x, y, batch_size, rng):
+    ox, oy = rng.permutation(len(y)), rng.permutation(len(y))
+    return [(x[ox[i:i + batch_size]], y[oy[i:i + batch_size]]) for i in range(0, len(y), batch_size)]
+
+
+def drops_last(x, y, batch_size, rng):
+    order = rng.permutation(len(y))
+    return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]])
+            for i in range(0, len(y) - batch_size + 1, batch_size)]
+
+
+def with_replacement(x, y, batch_size, rng):
+    order = rng.integers(0, len(y), size=len(y))
+    return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in range(0, len(y), batch_size)]
+
+
+def in_place(x, y, batch_size, rng):
+    order = rng.permutation(len(y))
+    x[...], y[...] = x[order], y[order]
+    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
+
+
+def batch_order_only(x, y, batch_size, rng):
+    batches = unshuffled(x, y, batch_size, rng)
+    return [batches[k] for k in rng.permutation(len(batches))]
+
+
+def forgot_return(x, y, batch_size, rng):
+    good_minibatches(x, y, batch_size, rng)
+
+
+@pytest.mark.parametrize("fn", [good_minibatches, generator_minibatches])
+def test_minibatches_accepts_lists_and_generators(fn, capsys):
+    assert check_minibatches(fn) is True
+    assert capsys.readouterr().out.startswith("✓ minibatches")
+
+
+@pytest.mark.parametrize("fn", [stub_minibatches, stub_generator])
+def test_minibatches_stub_says_not_written_yet(fn):
+    with pytest.raises(CheckFailed, match="not written yet"):
+        check_minibatches(fn)
+
+
+@pytest.mark.parametrize("fn, message", [
+    (unshuffled, "original order"),
+    (global_random, "same seed gave different orders"),
+    (shuffled_separately, "x and y were shuffled differently"),
+    (drops_last, "left out"),
+    (with_replacement, "exactly once per epoch"),
+    (in_place, "changed x or y in place"),
+    (batch_order_only, "neighbouring examples"),
+    (forgot_return, "returned None"),
+])
+def test_minibatches_names_the_mistake(fn, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        check_minibatches(fn)
+    assert str(info.value).startswith("✗ minibatches:")
+
+
+def test_minibatches_catches_a_wrong_seed_use():
+    """Ignoring the rng and always seeding 0 gives the same order for every seed."""
+    def fixed_seed(x, y, batch_size, rng):
+        return good_minibatches(x, y, batch_size, np.random.default_rng(0))
+    with pytest.raises(CheckFailed, match="different seeds gave the same order"):
+        check_minibatches(fixed_seed)
+
+
+def test_minibatches_rejects_non_pairs():
+    with pytest.raises(CheckFailed, match=r"should be a pair \(xb, yb\)"):
+        check_minibatches(lambda x, y, b, rng: [x[i:i + b] for i in range(0, len(y), b)])
+
+
+# ---------------------------------------------------------------------------- momentum
+
+def good_momentum(param, grad, velocity, lr, momentum):
+    velocity = momentum * velocity - lr * grad
+    return param + velocity, velocity
+
+
+def stub_momentum(param, grad, velocity, lr, momentum):
+    raise NotImplementedError
+
+
+def opposite_convention(param, grad, velocity, lr, momentum):
+    velocity = momentum * velocity + lr * grad
+    return param - velocity, velocity
+
+
+def no_carry(param, grad, velocity, lr, momentum):
+    velocity = -lr * grad
+    return param + velocity, velocity
+
+
+def uphill(param, grad, velocity, lr, momentum):
+    velocity = momentum * velocity - lr * grad
+    return param - velocity, velocity
+
+
+def old_velocity(param, grad, velocity, lr, momentum):
+    return param + velocity, momentum * velocity - lr * grad
+
+
+def mutates(param, grad, velocity, lr, momentum):
+    velocity *= momentum
+    velocity -= lr * grad
+    return param + velocity, velocity
+
+
+def only_param(param, grad, velocity, lr, momentum):
+    return param - lr * grad
+
+
+def wrong_scale(param, grad, velocity, lr, momentum):
+    velocity = momentum * velocity - lr * (1 - momentum) * grad
+    return param + velocity, velocity
+
+
+def test_momentum_passes_a_right_answer(capsys):
+    assert check_momentum_step(good_momentum) is True
+    assert capsys.readouterr().out.startswith("✓ momentum step")
+
+
+def test_momentum_stub_says_not_written_yet():
+    with pytest.raises(CheckFailed, match="not written yet"):
+        check_momentum_step(stub_momentum)
+
+
+@pytest.mark.parametrize("fn, message", [
+    (opposite_convention, "opposite sign"),
+    (no_carry, "carry over"),
+    (uphill, "uphill"),
+    (old_velocity, "old velocity"),
+    (mutates, "in place"),
+    (only_param, r"return the pair \(new_param, new_velocity\)"),
+    (wrong_scale, r"new_param is wrong at index"),
+])
+def test_momentum_names_the_mistake(fn, message):
+    with pytest.raises(CheckFailed, match=message) as info:
+        check_momentum_step(fn)
+    assert str(info.value).startswith("✗ momentum step:")
+
+
+def test_checks_reject_non_functions():
+    with pytest.raises(CheckFailed, match="expected a function"):
+        check_momentum_step(3)
+    with pytest.raises(CheckFailed, match="expected a function"):
+        check_minibatches(None)
+
+
+def test_minibatches_wants_the_smaller_batch_last():
+    def remainder_first(x, y, batch_size, rng):
+        order = rng.permutation(len(y))
+        cut = len(y) % batch_size
+        starts = [0] + list(range(cut, len(y), batch_size)) if cut else range(0, len(y), batch_size)
+        bounds = list(starts) + [len(y)]
+        return [(x[order[a:b]], y[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
+    with pytest.raises(CheckFailed, match="comes last"):
+        check_minibatches(remainder_first)
