@@ -1392,3 +1392,197 @@ class ConfusionExplorer(Explorer):
         for w in (self.grid, self.explain):
             w.close()
         super().close()
+
+
+# ---------------------------------------------------------------------------- draw a digit
+
+from cnnlib.preprocess import draw_stroke, preprocess_digit  # noqa: E402
+
+__all__ += ["DrawDigit"]
+
+
+class DrawDigit(Explorer):
+    """Draw a digit with the mouse; see what the trained net sees, its probabilities and feature maps.
+
+    Hold the mouse button down on the black square and draw; when you let go, the drawing
+    goes through MNIST's own preprocessing (:func:`cnnlib.preprocess.preprocess_digit`:
+    crop, scale to 20 px, centre by mass in 28x28), then through the net. The picture
+    shows the 28x28 image the net receives, its ten probabilities and the first
+    convolution's feature maps. "Clear" starts again; strokes add up until then.
+
+    Parameters
+    ----------
+    model : Sequential (trained)
+        Maps (N, 1, 28, 28) images in [0, 1] to 10 logits and has a Conv2d layer.
+    canvas_size : int
+        Side of the drawing square in pixels (280 = ten canvas pixels per MNIST pixel).
+    line_width : float
+        Pen width in canvas pixels; 20 on a 280 canvas gives MNIST-like 2-px strokes.
+
+    Notes
+    -----
+    The kernel keeps its own NumPy copy of the drawing (``raster``), drawn stroke by stroke
+    with :func:`cnnlib.preprocess.draw_stroke` in step with the canvas, so it never has to
+    read pixels back from the browser. :meth:`draw_stroke` runs exactly what the mouse
+    handlers run, for tests and for notebooks that want to draw from code. Errors (an empty
+    canvas, say) appear in ``status`` as ``"error: ..."``; after each prediction ``status``
+    reads ``"drawn #k"`` and ``prediction`` names the digit.
+    """
+
+    def __init__(self, model, *, canvas_size=280, line_width=20, title="Draw a digit"):
+        from ipycanvas import Canvas   # only this widget needs ipycanvas
+
+        owner = "DrawDigit"
+        if not hasattr(model, "layers"):
+            raise TypeError(f"{owner}: expected a cnnlib Sequential model, got {type(model).__name__}")
+        self.conv_index = next((i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Conv2d"), None)
+        if self.conv_index is None:
+            raise ValueError(f"{owner}: the model has no Conv2d layer, so there are no feature maps to show")
+        probe = layer_outputs(model, np.zeros((1, 1, 28, 28), dtype=_model_dtype(model)))[-1]
+        if probe.shape != (1, 10):
+            raise ValueError(f"{owner}: the model should map (N, 1, 28, 28) images to 10 logits, "
+                             f"but it gives shape {probe.shape}")
+        canvas_size = _positive_int(owner, "canvas_size", canvas_size)
+        if not (isinstance(line_width, (int, float, np.integer, np.floating)) and 0 < line_width <= canvas_size / 2):
+            raise ValueError(f"{owner}: line_width must be a number in (0, {canvas_size / 2}], got {line_width!r}")
+        self.model, self.canvas_size, self.line_width = model, canvas_size, float(line_width)
+        self.raster = np.zeros((canvas_size, canvas_size))   # (H, W) in [0, 1], the kernel's copy
+        self.strokes = []          # finished strokes, each a list of (x, y)
+        self._stroke = None        # the stroke being drawn, or None
+        self.probs = self.digit = self.feature_maps = self.predicted = None
+
+        self.canvas = Canvas(width=canvas_size, height=canvas_size,
+                             layout=widgets.Layout(width=f"{canvas_size}px", height=f"{canvas_size}px",
+                                                   border="1px solid #888"))
+        self.clear_button = widgets.Button(description="Clear", icon="eraser", tooltip="Start a new drawing")
+        self.prediction = widgets.HTML(value=self._PROMPT)
+        self.clear_button.on_click(lambda _: self.clear())
+        self.canvas.on_mouse_down(self._guard(self._pen_down))
+        self.canvas.on_mouse_move(self._guard(self._pen_move))
+        self.canvas.on_mouse_up(self._guard(self._pen_up))
+        self.canvas.on_mouse_out(self._guard(self._pen_up))
+        self.canvas.on_touch_start(self._guard(lambda touches: touches and self._pen_down(*touches[0])))
+        self.canvas.on_touch_move(self._guard(lambda touches: touches and self._pen_move(*touches[0])))
+        self.canvas.on_touch_end(self._guard(lambda touches: self._pen_up(*(touches[0] if touches else (None, None)))))
+        self.canvas.on_client_ready(self._guard(self._repaint))
+        super().__init__([self.clear_button], title=title, observe=False)
+        # Canvas and buttons on the left, the picture on the right, the status below.
+        header = [w for w in self.widget.children if isinstance(w, widgets.HTML)]
+        old_row = self.widget.children[len(header)]
+        self._left = widgets.VBox([self.canvas, widgets.HBox([self.clear_button, self.prediction])])
+        self._row = widgets.HBox([self._left, self.out])
+        self.widget.children = header + [self._row, self.status]
+        old_row.close()
+        self._repaint()
+
+    _PROMPT = "Hold the mouse button down on the black square and draw a digit."
+
+    # ---------------------------------------------------------------- pen (mouse and touch)
+    def _guard(self, handler):
+        """Mouse callbacks must never fail silently: show the error in the status line."""
+        def guarded(*args):
+            try:
+                handler(*args)
+            except Exception as e:   # noqa: BLE001 - shown to the learner
+                self.status.value = f"error: {type(e).__name__}: {e}"
+        return guarded
+
+    def _pen_down(self, x, y):
+        self._stroke = [(float(x), float(y))]
+        self.raster = draw_stroke(self.raster, self._stroke, width=self.line_width)
+        self.canvas.fill_circle(x, y, self.line_width / 2)
+
+    def _pen_move(self, x, y):
+        if self._stroke is None:
+            return
+        x0, y0 = self._stroke[-1]
+        self._stroke.append((float(x), float(y)))
+        self.raster = draw_stroke(self.raster, [(x0, y0), (x, y)], width=self.line_width)
+        self.canvas.stroke_line(x0, y0, x, y)
+
+    def _pen_up(self, x=None, y=None):
+        if self._stroke is None:
+            return
+        if x is not None and (float(x), float(y)) != self._stroke[-1]:
+            self._pen_move(x, y)
+        self.strokes.append(self._stroke)
+        self._stroke = None
+        self.refresh()
+
+    def draw_stroke(self, points):
+        """Draw one stroke through ``points`` [(x, y), ...] exactly as the mouse would, then predict."""
+        points = [(float(x), float(y)) for x, y in points]
+        if not points:
+            self.status.value = "error: ValueError: a stroke needs at least one (x, y) point"
+            return
+        self._guard(self._pen_down)(*points[0])
+        for x, y in points[1:]:
+            self._guard(self._pen_move)(x, y)
+        self._guard(self._pen_up)(*points[-1])
+
+    def clear(self):
+        """Wipe the drawing and the prediction."""
+        self.raster = np.zeros_like(self.raster)
+        self.strokes, self._stroke = [], None
+        self.probs = self.digit = self.feature_maps = self.predicted = None
+        self._repaint()
+        self.refresh()
+
+    def _repaint(self):
+        """Paint the canvas from the strokes (also when a new browser tab connects)."""
+        from ipycanvas import hold_canvas
+        with hold_canvas():
+            self.canvas.clear()
+            self.canvas.fill_style = "black"
+            self.canvas.fill_rect(0, 0, self.canvas_size, self.canvas_size)
+            self.canvas.fill_style = self.canvas.stroke_style = "white"
+            self.canvas.line_width = self.line_width
+            self.canvas.line_cap = self.canvas.line_join = "round"
+            for stroke in self.strokes:
+                x, y = stroke[0]
+                self.canvas.fill_circle(x, y, self.line_width / 2)
+                if len(stroke) > 1:
+                    self.canvas.stroke_lines(stroke)
+
+    # ---------------------------------------------------------------- prediction and picture
+    def predict(self):
+        """Preprocess the drawing and run the net: sets ``digit``, ``probs``, ``feature_maps``, ``predicted``."""
+        digit = preprocess_digit(self.raster)                         # (28, 28) float32, raises if empty
+        x = digit[None, None].astype(_model_dtype(self.model))         # (1, 1, 28, 28)
+        outputs = layer_outputs(self.model, x)
+        probs = softmax(outputs[-1].astype(np.float64))[0]            # (10,)
+        self.digit, self.probs = digit, probs
+        self.feature_maps = outputs[self.conv_index][0]               # (C_out, 24, 24) for LeNet
+        self.predicted = int(np.argmax(probs))
+        return probs
+
+    def figure(self):
+        if not self.strokes:
+            self.probs = self.digit = self.feature_maps = self.predicted = None
+            self.prediction.value = self._PROMPT
+            fig, ax = plt.subplots(figsize=(5, 1.2))
+            ax.axis("off")
+            ax.text(0, 0.5, "The 28x28 image the net sees, its probabilities\nand its first feature maps "
+                            "appear here.", fontsize=10, va="center")
+            return fig
+        probs = self.predict()
+        k = self.predicted
+        self.prediction.value = f"The net says <b>{k}</b> ({probs[k]:.0%} sure)."
+        fig = plt.figure(figsize=(8, 4.4))
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1.7, 1])
+        ax_in, ax_probs = top.subplots(1, 2, width_ratios=[1, 2.3])
+        viz.show_image(self.digit, ax=ax_in, title="what the net sees (28x28)")
+        viz.plot_probabilities(probs, ax=ax_probs, title=f"probabilities: {k} wins with {probs[k]:.2f}")
+        ax_probs.set_xlabel("")                     # the digits under the bars say it; keeps room
+        for label in ax_probs.texts:                # ten value labels side by side: keep them apart
+            label.set_fontsize(6.5)
+        maps = self.feature_maps[:16]
+        viz.plot_feature_maps(maps, fig=bottom,
+                              title=f"first convolution's feature maps (layer {self.conv_index}, "
+                                    f"{maps.shape[0]} of {self.feature_maps.shape[0]} channels)")
+        return fig
+
+    def close(self):
+        for w in (self.canvas, self.prediction, self._left, self._row):
+            w.close()
+        super().close()

@@ -315,6 +315,8 @@ def test_lesson_in_browser(lesson, lab, lesson_page):
             problems.append(f"cell {i} should show a widget but none rendered")
         if "Error displaying widget" in seen["text"]:
             problems.append(f"cell {i}: {seen['text'].strip()[:300]}")
+    if problems and page.console_errors:
+        problems.append("JavaScript errors on the page: " + "; ".join(page.console_errors[:5]))
     assert not problems, f"{lesson.name} in JupyterLab:\n" + "\n".join(problems)
 
     # 2. Screenshots of every widget a learner meets.
