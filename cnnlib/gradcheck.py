@@ -127,6 +127,13 @@ def check_layer(layer, x, *, eps=1e-6, rng=0, n_samples=None):
     dict
         ``{"x": err, "w": err, "b": err, ...}``: one relative error per input/parameter.
 
+    Raises
+    ------
+    AssertionError
+        If ``backward`` writes into ``dout`` or the layer writes into ``x``: the numbers
+        can still come out right, but a caller who needs ``dout`` again (a skip
+        connection, a second branch) would get wrong gradients.
+
     Examples
     --------
     >>> from cnnlib.layers import Conv2d
@@ -139,8 +146,15 @@ def check_layer(layer, x, *, eps=1e-6, rng=0, n_samples=None):
     x = np.array(x)                      # our own copy: the caller's array stays untouched
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
+    x_before = x.copy()
     dout = rng.standard_normal(layer.forward(x).shape).astype(x.dtype)
-    dx = layer.backward(dout)
+    dout_given = dout.copy()             # backward gets its own copy, so we can see if it writes into it
+    dx = layer.backward(dout_given)
+    if not np.array_equal(dout_given, dout):
+        raise AssertionError(f"{layer!r}: backward modified dout in place; it must return a new array "
+                             "and leave dout alone (another layer or branch may still need it)")
+    if not np.array_equal(x, x_before):
+        raise AssertionError(f"{layer!r}: forward or backward modified its input x in place")
     analytic = {"x": dx, **{name: g.copy() for name, g in layer.grads.items()}}
 
     def f():

@@ -67,14 +67,20 @@ class _MaxPoolEveryTieWins(MaxPool2d):
 
 
 class _ConvWrongFilterGradient(Conv2d):
-    """A conv whose dw forgets the batch sum: a bug the check must catch."""
+    """A conv whose dw uses image 0 only (forgets the sum over the batch): the check must catch it."""
 
     def backward(self, dout, *, input_grad=True):
         dx = super().backward(dout)
-        x_shape, w_mat, w_shape, cols, stride, padding = self._cache
-        dout_mat = dout.reshape(dout.shape[0], dout.shape[1], -1)
-        self.grads["w"] = (dout_mat[0] @ cols[0].T).reshape(w_shape)      # image 0 only
+        first = Conv2d(self.in_channels, self.out_channels, self.kernel_size, rng=0)
+        first.params = self.params
+        first.forward(self._x[:1])
+        first.backward(dout[:1])
+        self.grads["w"] = first.grads["w"]
         return dx
+
+    def forward(self, x):
+        self._x = x
+        return super().forward(x)
 
 
 def test_check_layer_catches_wrong_gradients(rng):
@@ -108,3 +114,15 @@ def test_conv_dx_is_full_convolution_with_flipped_kernel(rng):
     w_flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)          # (C_in, C_out, KH, KW)
     full, _ = ops.conv2d_forward(dout, w_flipped, np.zeros(3), padding=2)
     np.testing.assert_allclose(dx, full, rtol=1e-10, atol=1e-12)
+
+
+def test_check_layer_catches_a_backward_that_writes_into_dout(rng):
+    from cnnlib.layers import ReLU
+
+    class ReLUInPlace(ReLU):          # the classic tutorial bug: zero the caller's dout
+        def backward(self, dout, *, input_grad=True):
+            dout[~self._cache] = 0
+            return dout
+
+    with pytest.raises(AssertionError, match="backward modified dout in place"):
+        check_layer(ReLUInPlace(), rng.standard_normal((3, 5)))
