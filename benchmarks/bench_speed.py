@@ -1,0 +1,451 @@
+"""How fast is cnnlib? cnnlib's vectorised ops, its naive loops and PyTorch, in one run.
+
+Usage:
+    .venv/bin/pip install -r requirements-bench.txt      # PyTorch, for this script only
+    .venv/bin/python benchmarks/bench_speed.py            # every section (about 2 minutes)
+    .venv/bin/python benchmarks/bench_speed.py --sections conv pool net single
+    .venv/bin/python benchmarks/bench_speed.py --sections epoch --threads 1
+
+Sections (each can run alone):
+    gemm    NumPy's own float32 matrix-product rate (the yardstick for GFLOP/s)
+    conv    (a) Conv2d forward+backward at the LeNet shapes, batch 64
+    pool    (b) MaxPool2d forward+backward at the first pool's shape, batch 64
+    net     (c) the LeNet-style net, forward+loss+backward, batch 64, and the naive loops
+            (on a few images) against the vectorised path, per image
+    single  one image: forward (what the widgets and draw-a-digit call), and forward+backward
+    epoch   (d) one full-MNIST training epoch, batch 64, Adam, in both libraries
+
+How we measure, on a shared and noisy machine:
+* Everything is float32, with the same number of threads for NumPy's BLAS and PyTorch
+  (``--threads``, default 2; set before NumPy is imported).
+* cnnlib and PyTorch are measured in the same process and interleaved: each round runs a
+  block of calls of one, then a block of the other (in alternating order), so both see
+  the same machine load. We report the median over all timed calls and the ratio of the
+  medians, cnnlib / PyTorch (lower is better for cnnlib; 1.0 means as fast).
+* The epoch is interleaved too: chunks of batches from each library in turn, summed.
+* GFLOP/s counts only the multiply-adds a convolution or linear layer needs (2 per MAC),
+  the same count for both libraries, and is compared with the rate of one big NumPy
+  matrix product measured in this run.
+
+PyTorch is a benchmark-only dependency (requirements-bench.txt); the lessons never need it.
+"""
+import argparse
+import os
+import platform
+import sys
+import time
+
+SECTIONS = ("gemm", "conv", "pool", "net", "single", "epoch")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="which parts to run (default: all)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads for NumPy's BLAS and for PyTorch (default 2)")
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="interleaved rounds per measurement (default 15)")
+    parser.add_argument("--calls", type=int, default=10,
+                        help="timed calls per library per round (default 10)")
+    parser.add_argument("--naive-images", type=int, default=2,
+                        help="images for the naive-loop measurements (default 2)")
+    parser.add_argument("--data-dir", default=os.environ.get("CNNLIB_DATA_DIR", "/work/shared/data/mnist"),
+                        help="folder with the four MNIST IDX .gz files (for the epoch)")
+    parser.add_argument("--epoch-chunk", type=int, default=50,
+                        help="batches per library per turn in the interleaved epoch (default 50)")
+    parser.add_argument("--markdown", action="store_true", help="also print the results as a Markdown table")
+    return parser.parse_args(argv)
+
+
+ARGS = parse_args()
+# BLAS reads its thread count when NumPy is imported, so we set it first.
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+    import torch.nn.functional as F  # noqa: E402
+except ImportError:
+    sys.exit("bench_speed.py compares with PyTorch: install it with\n"
+             "    .venv/bin/pip install -r requirements-bench.txt")
+
+from cnnlib import ops  # noqa: E402
+from cnnlib.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU  # noqa: E402
+from cnnlib.losses import SoftmaxCrossEntropy  # noqa: E402
+from cnnlib.model import Sequential, build_lenet  # noqa: E402
+from cnnlib.optim import Adam  # noqa: E402
+from cnnlib.train import Trainer, to_input  # noqa: E402
+
+torch.set_num_threads(ARGS.threads)
+F32 = np.float32
+BATCH = 64
+RESULTS = []        # rows for the summary table
+
+
+# ----------------------------------------------------------------------------- timing
+
+def interleaved(fns, rounds=None, calls=None):
+    """Median seconds per call of each function in ``fns`` (a dict name -> fn).
+
+    Each round times ``calls`` calls of each function in turn, after one untimed warm-up
+    call (which also lets the other library's idle threads go to sleep); the order of
+    the functions alternates from round to round.
+    """
+    rounds = ARGS.rounds if rounds is None else rounds
+    calls = ARGS.calls if calls is None else calls
+    names = list(fns)
+    times = {name: [] for name in names}
+    for name in names:          # warm up caches, allocators and thread pools
+        for _ in range(3):
+            fns[name]()
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            fn = fns[name]
+            fn()
+            for _ in range(calls):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def once(fn, repeats=3):
+    """Median of a few calls, for the slow naive loops."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def ms(seconds):
+    return f"{seconds * 1e3:9.3f} ms"
+
+
+def report(name, t_cnnlib, t_torch, flops=None, note=""):
+    ratio = t_cnnlib / t_torch
+    line = f"  {name:<44} cnnlib {ms(t_cnnlib)}   torch {ms(t_torch)}   cnnlib/torch {ratio:5.2f}x"
+    if flops:
+        line += f"   GFLOP/s {flops / t_cnnlib / 1e9:6.1f} vs {flops / t_torch / 1e9:6.1f}"
+    print(line + (f"   {note}" if note else ""), flush=True)
+    RESULTS.append({"name": name, "cnnlib": t_cnnlib, "torch": t_torch, "ratio": ratio, "flops": flops})
+
+
+def conv_flops(N, C_in, C_out, H_out, W_out, k):
+    """Multiply-adds of one convolution pass (forward, dw or dx), 2 FLOPs each."""
+    return 2 * N * C_out * H_out * W_out * C_in * k * k
+
+
+# ----------------------------------------------------------------------------- models
+
+def torch_lenet():
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+
+
+def copy_weights_to_torch(model, tmodel):
+    """Give the PyTorch net cnnlib's weights (Linear weights are stored transposed there)."""
+    with torch.no_grad():
+        for layer, tlayer in zip(model.layers, tmodel):
+            if isinstance(layer, Conv2d):
+                tlayer.weight.copy_(torch.from_numpy(layer.params["w"]))
+                tlayer.bias.copy_(torch.from_numpy(layer.params["b"]))
+            elif isinstance(layer, Linear):
+                tlayer.weight.copy_(torch.from_numpy(layer.params["w"].T.copy()))
+                tlayer.bias.copy_(torch.from_numpy(layer.params["b"]))
+
+
+def naive_lenet(model):
+    """The same net with the same weights, on the loop kernels."""
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, Conv2d):
+            new = Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, naive=True)
+        elif isinstance(layer, MaxPool2d):
+            new = MaxPool2d(layer.kernel_size, naive=True)
+        elif isinstance(layer, Linear):
+            new = Linear(layer.in_features, layer.out_features)
+        else:
+            new = type(layer)()
+        new.params = {k: v.copy() for k, v in layer.params.items()}
+        new.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
+        layers.append(new)
+    return Sequential(*layers)
+
+
+# LeNet's multiply-adds at batch N: forward, then backward (dw for every layer, dx for all
+# but the first convolution).
+def lenet_flops(N):
+    c1 = conv_flops(N, 1, 8, 24, 24, 5)
+    c2 = conv_flops(N, 8, 16, 8, 8, 5)
+    f1, f2 = 2 * N * 256 * 128, 2 * N * 128 * 10
+    forward = c1 + c2 + f1 + f2
+    backward = c1 + 2 * c2 + 2 * f1 + 2 * f2
+    return forward, forward + backward
+
+
+# ----------------------------------------------------------------------------- sections
+
+GEMM_RATE = {}
+
+
+def section_gemm():
+    print("\n[gemm] NumPy float32 matrix product (the yardstick)")
+    rng = np.random.default_rng(0)
+    for n in (256, 1024):
+        a = rng.standard_normal((n, n)).astype(F32)
+        b = rng.standard_normal((n, n)).astype(F32)
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        t = interleaved({"numpy": lambda: a @ b, "torch": lambda: ta @ tb}, rounds=5, calls=5)
+        rate = 2 * n ** 3 / t["numpy"] / 1e9
+        GEMM_RATE[n] = rate
+        print(f"  {n}x{n} @ {n}x{n}: NumPy {rate:6.1f} GFLOP/s   PyTorch {2 * n ** 3 / t['torch'] / 1e9:6.1f} GFLOP/s",
+              flush=True)
+
+
+def section_conv():
+    print("\n[conv] (a) Conv2d forward+backward at the LeNet shapes, batch 64")
+    rng = np.random.default_rng(1)
+    cases = [("conv1 1->8 k5, 28x28 (no dx: first layer)", 1, 8, 28, False),
+             ("conv2 8->16 k5, 12x12 (with dx)", 8, 16, 12, True)]
+    for name, C_in, C_out, H, input_grad in cases:
+        conv = Conv2d(C_in, C_out, 5, rng=rng).astype(F32)
+        H_out = H - 4
+        x = rng.random((BATCH, C_in, H, H), dtype=F32)
+        dout = rng.standard_normal((BATCH, C_out, H_out, H_out)).astype(F32)
+
+        def run_cnnlib():
+            conv.forward(x)
+            conv.backward(dout, input_grad=input_grad)
+
+        tconv = torch.nn.Conv2d(C_in, C_out, 5)
+        tx = torch.from_numpy(x).requires_grad_(input_grad)
+        tdout = torch.from_numpy(dout)
+        inputs = [tconv.weight, tconv.bias] + ([tx] if input_grad else [])
+
+        def run_torch():
+            torch.autograd.grad(tconv(tx), inputs, tdout)
+
+        t = interleaved({"cnnlib": run_cnnlib, "torch": run_torch})
+        flops = conv_flops(BATCH, C_in, C_out, H_out, H_out, 5) * (3 if input_grad else 2)
+        report(name, t["cnnlib"], t["torch"], flops)
+
+        # The naive loops on a few images, per image against the vectorised path.
+        n = ARGS.naive_images
+        naive = Conv2d(C_in, C_out, 5, naive=True).astype(F32)
+        naive.params = conv.params
+
+        def run_naive():
+            naive.forward(x[:n])
+            naive.backward(dout[:n], input_grad=input_grad)
+
+        t_naive = once(run_naive) / n
+        print(f"  {'   naive loops, per image':<44} {ms(t_naive)}   = {t_naive / (t['cnnlib'] / BATCH):6.0f}x "
+              f"the vectorised path per image", flush=True)
+
+
+def section_pool():
+    print("\n[pool] (b) MaxPool2d(2) forward+backward, input (64, 8, 24, 24)")
+    rng = np.random.default_rng(2)
+    pool = MaxPool2d(2)
+    x = np.maximum(rng.standard_normal((BATCH, 8, 24, 24)), 0).astype(F32)   # ReLU output: many ties
+    dout = rng.standard_normal((BATCH, 8, 12, 12)).astype(F32)
+
+    def run_cnnlib():
+        pool.forward(x)
+        pool.backward(dout)
+
+    tx = torch.from_numpy(x).requires_grad_(True)
+    tdout = torch.from_numpy(dout)
+
+    def run_torch():
+        torch.autograd.grad(F.max_pool2d(tx, 2), [tx], tdout)
+
+    t = interleaved({"cnnlib": run_cnnlib, "torch": run_torch})
+    report("maxpool 2x2, (64, 8, 24, 24)", t["cnnlib"], t["torch"])
+
+
+def lenet_pair(seed=0):
+    model = build_lenet(rng=seed).astype(F32)
+    tmodel = torch_lenet()
+    copy_weights_to_torch(model, tmodel)
+    return model, tmodel
+
+
+def section_net():
+    print("\n[net] (c) LeNet-style net: forward + cross-entropy + backward, batch 64")
+    rng = np.random.default_rng(3)
+    model, tmodel = lenet_pair()
+    loss_fn = SoftmaxCrossEntropy()
+    x = rng.random((BATCH, 1, 28, 28), dtype=F32)
+    y = rng.integers(0, 10, BATCH)
+
+    def step(m, xb, yb):
+        loss_fn.forward(m.forward(xb), yb)
+        m.backward(loss_fn.backward(), input_grad=False)
+
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    tparams = list(tmodel.parameters())
+
+    def run_torch():
+        torch.autograd.grad(F.cross_entropy(tmodel(tx), ty), tparams)
+
+    # Same weights, same data: the gradients must agree before the times mean anything.
+    step(model, x, y)
+    tgrads = torch.autograd.grad(F.cross_entropy(tmodel(tx), ty), tparams)
+    np.testing.assert_allclose(model.layers[0].grads["w"], tgrads[0].numpy(), rtol=1e-3, atol=1e-5)
+
+    t = interleaved({"cnnlib": lambda: step(model, x, y), "torch": run_torch})
+    _, flops = lenet_flops(BATCH)
+    report("LeNet fwd+bwd, batch 64", t["cnnlib"], t["torch"], flops)
+    for target in (1.5, 1.2):
+        print(f"    target <= {target}x PyTorch: {'met' if t['cnnlib'] / t['torch'] <= target else 'NOT met'}")
+
+    n = ARGS.naive_images
+    naive = naive_lenet(model)
+    t_naive = once(lambda: step(naive, x[:n], y[:n])) / n
+    per_image = t["cnnlib"] / BATCH
+    ratio = t_naive / per_image
+    print(f"  {'naive loops, per image':<44} {ms(t_naive)}   vectorised per image {ms(per_image)}   "
+          f"vectorised is {ratio:5.0f}x faster (target >= 100x: {'met' if ratio >= 100 else 'NOT met'})",
+          flush=True)
+    RESULTS.append({"name": "LeNet fwd+bwd per image: naive loops / vectorised", "naive": t_naive,
+                    "cnnlib": per_image, "speedup": ratio})
+
+
+def section_single():
+    print("\n[single] one image (what the widgets and draw-a-digit call)")
+    rng = np.random.default_rng(4)
+    model, tmodel = lenet_pair()
+    x = rng.random((1, 1, 28, 28), dtype=F32)
+    tx = torch.from_numpy(x)
+
+    def run_torch_forward():
+        with torch.inference_mode():
+            tmodel(tx)
+
+    t = interleaved({"cnnlib": lambda: model.forward(x), "torch": run_torch_forward}, calls=50)
+    flops, _ = lenet_flops(1)
+    report("LeNet forward, 1 image", t["cnnlib"], t["torch"], flops,
+           note=f"(target <= 1.0x: {'met' if t['cnnlib'] <= t['torch'] else 'NOT met'})")
+
+    loss_fn = SoftmaxCrossEntropy()
+    y = np.array([3])
+    ty = torch.from_numpy(y)
+    tparams = list(tmodel.parameters())
+
+    def run_cnnlib_step():
+        loss_fn.forward(model.forward(x), y)
+        model.backward(loss_fn.backward(), input_grad=False)
+
+    t = interleaved({"cnnlib": run_cnnlib_step,
+                     "torch": lambda: torch.autograd.grad(F.cross_entropy(tmodel(tx), ty), tparams)}, calls=50)
+    report("LeNet fwd+bwd, 1 image", t["cnnlib"], t["torch"], lenet_flops(1)[1])
+
+
+def load_full_mnist(data_dir):
+    try:
+        from cnnlib.data import load_mnist
+        (x_train, y_train), _ = load_mnist("full", data_dir=data_dir, download=False, progress=False)
+    except Exception as e:  # noqa: BLE001 - any failure here just means: no epoch section
+        print(f"  cannot load full MNIST from {data_dir!r}: {e}")
+        return None
+    return x_train, y_train
+
+
+def section_epoch():
+    print("\n[epoch] (d) one full-MNIST epoch, batch 64, Adam(lr=1e-3), interleaved in chunks")
+    data = load_full_mnist(ARGS.data_dir)
+    if data is None:
+        return
+    images, labels = data
+    x = to_input(images)                                   # (60000, 1, 28, 28) float32
+    order = np.random.default_rng(5).permutation(len(labels))
+    batches = [order[i:i + BATCH] for i in range(0, len(order), BATCH)]
+
+    model, tmodel = lenet_pair()
+    trainer = Trainer(model, Adam(model, lr=1e-3), rng=0)
+    topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+
+    def cnnlib_batch(idx):
+        return trainer.train_step(x[idx], labels[idx])
+
+    def torch_batch(idx):
+        xb, yb = torch.from_numpy(x[idx]), torch.from_numpy(labels[idx])
+        topt.zero_grad(set_to_none=True)
+        logits = tmodel(xb)
+        loss = F.cross_entropy(logits, yb)
+        loss.backward()
+        topt.step()
+        return float(loss), float((logits.argmax(1) == yb).float().mean())
+
+    totals = {"cnnlib": 0.0, "torch": 0.0}
+    correct = {"cnnlib": 0.0, "torch": 0.0}
+    runners = {"cnnlib": cnnlib_batch, "torch": torch_batch}
+    chunk = ARGS.epoch_chunk
+    for turn, start in enumerate(range(0, len(batches), chunk)):
+        for name in (("cnnlib", "torch") if turn % 2 == 0 else ("torch", "cnnlib")):
+            t0 = time.perf_counter()
+            for idx in batches[start:start + chunk]:
+                _, acc = runners[name](idx)
+                correct[name] += acc * len(idx)
+            totals[name] += time.perf_counter() - t0
+    report(f"full-MNIST epoch ({len(batches)} batches)", totals["cnnlib"], totals["torch"],
+           note=f"train acc during the epoch: cnnlib {correct['cnnlib'] / len(labels):.3f}, "
+                f"torch {correct['torch'] / len(labels):.3f}")
+    print(f"    target <= 1.5x PyTorch: {'met' if totals['cnnlib'] / totals['torch'] <= 1.5 else 'NOT met'}")
+
+
+# ----------------------------------------------------------------------------- main
+
+def print_header():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"cnnlib vs PyTorch | numpy {np.__version__}, torch {torch.__version__}, python {platform.python_version()}")
+    print(f"CPU: {cpu}, {os.cpu_count()} logical cores | threads: NumPy BLAS {ARGS.threads} "
+          f"(OPENBLAS_NUM_THREADS), PyTorch {torch.get_num_threads()}")
+    if hasattr(os, "getloadavg"):
+        print(f"load average at start: {os.getloadavg()[0]:.2f} (anything near or above the core count "
+              "means other work shares the CPU: compare ratios, not times)")
+
+
+def print_markdown():
+    print("\n| benchmark | cnnlib | PyTorch | cnnlib / PyTorch | GFLOP/s cnnlib | GFLOP/s PyTorch |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in RESULTS:
+        if "speedup" in row:
+            print(f"| {row['name']} | {row['cnnlib'] * 1e3:.3f} ms (naive {row['naive'] * 1e3:.1f} ms) | | "
+                  f"{row['speedup']:.0f}x faster | | |")
+            continue
+        unit = (lambda s: f"{s:.2f} s") if row["cnnlib"] > 1 else (lambda s: f"{s * 1e3:.3f} ms")
+        g = (lambda s: f"{row['flops'] / s / 1e9:.1f}") if row["flops"] else (lambda s: "")
+        print(f"| {row['name']} | {unit(row['cnnlib'])} | {unit(row['torch'])} | {row['ratio']:.2f}x | "
+              f"{g(row['cnnlib'])} | {g(row['torch'])} |")
+    if GEMM_RATE:
+        print("\nNumPy float32 GEMM in the same run: "
+              + ", ".join(f"{n}x{n}: {rate:.1f} GFLOP/s" for n, rate in GEMM_RATE.items()))
+
+
+def main():
+    print_header()
+    for name in SECTIONS:
+        if name in ARGS.sections:
+            globals()[f"section_{name}"]()
+    if hasattr(os, "getloadavg"):
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    if ARGS.markdown:
+        print_markdown()
+
+
+if __name__ == "__main__":
+    main()
