@@ -28,9 +28,9 @@ def _check_int(owner, name, value, low):
 
 
 def _all_finite(a):
-    # Summing is a single fast pass with no temporary array; only when the sum is not
-    # finite (a NaN or inf, or a rare overflow) do we look element by element.
-    return bool(np.isfinite(a.sum())) or bool(np.isfinite(a).all())
+    # One vectorised pass. (Checking a.sum() instead is about twice as slow in float32,
+    # since NumPy's careful pairwise summation is not a plain SIMD loop.)
+    return bool(np.isfinite(a).all())
 
 
 class Layer:
@@ -68,7 +68,7 @@ class Layer:
     # -- helpers for subclasses
     def _check_input(self, x, ndim, layout):
         x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
+        if x.dtype.kind != "f":       # not a floating dtype (faster than np.issubdtype)
             raise ValueError(f"{self!r}: expected a floating-point input, got dtype {x.dtype}; "
                              "convert images with x.astype(np.float32) / 255")
         if x.ndim != ndim:

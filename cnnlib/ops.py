@@ -85,7 +85,7 @@ def _unpad2d(x, padding):
 def _float_dtype(*arrays):
     """The dtype kernels compute in: the first array's, which must be floating."""
     dtype = arrays[0].dtype
-    if not np.issubdtype(dtype, np.floating):
+    if dtype.kind != "f":       # float16/32/64; same test as np.issubdtype(dtype, np.floating), faster
         raise ValueError(f"expected a floating-point array, got dtype {dtype}; "
                          "convert images with x.astype(np.float32) / 255")
     return dtype
@@ -263,7 +263,7 @@ def col2im(cols, x_shape, KH, KW, *, stride=1, padding=0):
     return _unpad2d(dxp, padding)
 
 
-def _flat_windows(x, KH, KW, stride, padding):
+def _flat_windows(x, KH, KW, stride, padding, H_out):
     """Every window of ``x`` as one column of a single matrix, read from flattened images.
 
     This is :func:`im2col` rearranged for speed; :func:`conv2d_forward` uses it.
@@ -271,6 +271,7 @@ def _flat_windows(x, KH, KW, stride, padding):
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
+    KH, KW, stride, padding, H_out : int
 
     Returns
     -------
@@ -285,15 +286,15 @@ def _flat_windows(x, KH, KW, stride, padding):
     Notes
     -----
     Flatten each padded image row by row into a vector ``f``. The input under offset
-    ``(p, q)`` of window ``(i, j)`` is ``xp[i*s + p, j*s + q] = f[p*Wp + q + s*(i*Wp + j)]``,
-    so for a fixed offset the values for every output position ``i*Wp + j`` are the
-    slice ``f[p*Wp + q :: s]``: contiguous when ``s = 1``. We pay for a few columns that
-    are thrown away, and in return each of the ``KH*KW`` copies moves whole rows at once,
-    instead of the ``W_out``-long pieces of :func:`im2col`. Images sit side by side in the
+    ``(p, q)`` of window ``(i, j)`` is ``xp[i*s + p, j*s + q] = f[p*Wp + q + s*(i*Wp + j)]``:
+    for a fixed offset, the values for every output position ``u = i*Wp + j`` are the
+    slice ``f[p*Wp + q + s*u]``, contiguous when ``s = 1``. So the whole matrix is one
+    strided view of ``f`` (steps ``Wp`` for ``p``, 1 for ``q``, ``s`` for ``u``), and one
+    copy makes it, moving whole rows instead of the ``W_out``-long pieces of
+    :func:`im2col`. We pay for a few thrown-away columns. Images sit side by side in the
     columns, so the convolution of the whole batch is one matrix product.
     """
     N, C, H, W = x.shape
-    H_out = conv_output_size(H, KH, stride, padding)
     Hp, Wp = H + 2 * padding, W + 2 * padding
     L = H_out * Wp                                                    # wide output positions per image
     # Long enough for the last offset's last (thrown-away) position.
@@ -301,22 +302,22 @@ def _flat_windows(x, KH, KW, stride, padding):
     flat = np.zeros((C, N, flat_len), dtype=x.dtype)                  # (C, N, Hp*Wp + spare)
     images = flat[:, :, :Hp * Wp].reshape(C, N, Hp, Wp)
     images[:, :, padding:padding + H, padding:padding + W] = x.transpose(1, 0, 2, 3)
-    cols = np.empty((C, KH, KW, N, L), dtype=x.dtype)
-    for p in range(KH):
-        for q in range(KW):
-            start = p * Wp + q
-            cols[:, p, q] = flat[:, :, start:start + stride * L:stride]
-    return cols.reshape(C * KH * KW, N * L), Wp
+    item = flat.itemsize
+    windows = np.lib.stride_tricks.as_strided(                        # windows[c, p, q, n, u] = f[c, n, p*Wp + q + s*u]
+        flat, shape=(C, KH, KW, N, L),
+        strides=(flat.strides[0], Wp * item, item, flat.strides[1], stride * item), writeable=False)
+    return windows.reshape(C * KH * KW, N * L), Wp                    # reshape copies: (C*KH*KW, N*L)
 
 
-def _flat_windows_adjoint(dcols, x_shape, KH, KW, stride, padding):
+def _flat_windows_adjoint(dcols, x_shape, KH, KW, stride, padding, H_out):
     """The adjoint of :func:`_flat_windows`: add each column back onto its window.
 
     ``dcols`` has the shape of ``_flat_windows``'s matrix, ``(C*KH*KW, N*H_out*Wp)``, and
     must be zero in the thrown-away columns. Returns ``dx`` of shape ``x_shape``.
+    Windows overlap, so here we do loop over the ``KH*KW`` offsets: each adds one
+    strided slice (no ``np.add.at``).
     """
     N, C, H, W = x_shape
-    H_out = conv_output_size(H, KH, stride, padding)
     Hp, Wp = H + 2 * padding, W + 2 * padding
     L = H_out * Wp
     flat_len = max(Hp * Wp, (KH - 1) * Wp + KW + stride * (L - 1))
@@ -325,7 +326,7 @@ def _flat_windows_adjoint(dcols, x_shape, KH, KW, stride, padding):
     for p in range(KH):
         for q in range(KW):
             start = p * Wp + q
-            dflat[:, :, start:start + stride * L:stride] += dcols[:, p, q]   # strided slices: no np.add.at
+            dflat[:, :, start:start + stride * L:stride] += dcols[:, p, q]
     dxp = dflat[:, :, :Hp * Wp].reshape(C, N, Hp, Wp)
     return np.ascontiguousarray(dxp[:, :, padding:padding + H, padding:padding + W].transpose(1, 0, 2, 3))
 
@@ -346,11 +347,11 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0):
     H_out, W_out = _check_conv_args(x, w, b, stride, padding)
     N, C_out, KH, KW = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
     w_mat = w.reshape(C_out, -1).astype(dtype, copy=False)            # (C_out, C_in*KH*KW)
-    cols, Wp = _flat_windows(x, KH, KW, stride, padding)              # (C_in*KH*KW, N*H_out*Wp)
+    cols, Wp = _flat_windows(x, KH, KW, stride, padding, H_out)       # (C_in*KH*KW, N*H_out*Wp)
     wide = (w_mat @ cols).reshape(C_out, N, H_out, Wp)                # (C_out, N, H_out, Wp)
     out = np.empty((N, C_out, H_out, W_out), dtype=dtype)
     np.add(wide[:, :, :, :W_out].transpose(1, 0, 2, 3), b.astype(dtype, copy=False)[:, None, None], out=out)
-    return out, (x.shape, w_mat, w.shape, cols, Wp, stride, padding)
+    return out, (x.shape, w_mat, w.shape, cols, stride, padding, (H_out, W_out, Wp))
 
 
 def conv2d_backward(dout, cache, *, input_grad=True):
@@ -376,10 +377,8 @@ def conv2d_backward(dout, cache, *, input_grad=True):
     ``dx = col2im(w_mat.T @ dout_mat)``, which is the full convolution of ``dout`` with
     the flipped kernel.
     """
-    x_shape, w_mat, w_shape, cols, Wp, stride, padding = cache
+    x_shape, w_mat, w_shape, cols, stride, padding, (H_out, W_out, Wp) = cache
     N, C_out = x_shape[0], w_shape[0]
-    H_out = conv_output_size(x_shape[2], w_shape[2], stride, padding)
-    W_out = conv_output_size(x_shape[3], w_shape[3], stride, padding)
     _check_dout(dout, (N, C_out, H_out, W_out))
     db = dout.sum(axis=(0, 2, 3))
     dout_wide = np.zeros((C_out, N, H_out, Wp), dtype=dout.dtype)
@@ -389,7 +388,7 @@ def conv2d_backward(dout, cache, *, input_grad=True):
     dx = None
     if input_grad:
         dcols = w_mat.T @ dout_mat                                    # (C_in*KH*KW, N*H_out*Wp)
-        dx = _flat_windows_adjoint(dcols, x_shape, w_shape[2], w_shape[3], stride, padding)
+        dx = _flat_windows_adjoint(dcols, x_shape, w_shape[2], w_shape[3], stride, padding, H_out)
     return dx, dw, db
 
 
@@ -463,10 +462,12 @@ def maxpool2d_forward(x, *, kernel_size=2, stride=None):
     -----
     We walk the ``k*k`` offsets of a window, not its positions: each offset is one
     strided view of the whole batch. We copy those views into one contiguous stack, so
-    the slow strided reads happen once; the maximum over the stack is the pooled output,
-    and each window's winner is the first offset whose value equals that maximum (the
-    naive version's tie rule). We find it with arithmetic on boolean arrays, because
-    masked assignment (``winner[mask] = t``) and ``np.where`` are several times slower.
+    the slow strided reads happen once; the maximum over the stack is the pooled output.
+    Each window's winner is the first offset holding that maximum (the naive version's
+    tie rule). To find it, offset ``t`` scores ``k*k - t`` where it holds the maximum and
+    0 elsewhere; the best score belongs to the first such offset, so
+    ``winner = k*k - best score``. Masked assignment (``winner[mask] = t``), ``np.where``
+    and ``argmax`` along the first axis are all several times slower here.
     """
     stride = kernel_size if stride is None else stride
     _float_dtype(x)
@@ -476,29 +477,28 @@ def maxpool2d_forward(x, *, kernel_size=2, stride=None):
                       for p in range(k) for q in range(k)])             # (k*k, N, C, H_out, W_out)
     out = stack.max(axis=0)                                           # (N, C, H_out, W_out)
     index_dtype = np.int8 if k * k < 128 else np.int64
-    winner = np.zeros(out.shape, dtype=index_dtype)
-    found = stack[0] == out                                           # windows whose winner we know
-    for t in range(1, k * k):
-        first = (stack[t] == out) & ~found                            # offset t holds the max, no earlier one did
-        winner += first * index_dtype(t)
-        found |= first
+    scores = np.arange(k * k, 0, -1, dtype=index_dtype).reshape(-1, 1, 1, 1, 1)   # k*k, ..., 2, 1
+    winner = k * k - ((stack == out) * scores).max(axis=0)            # (N, C, H_out, W_out)
     return out, (x.shape, winner, k, stride)
 
 
 def maxpool2d_backward(dout, cache):
     """Vectorised gradient of max pooling: route each window's ``dout`` to its winner.
 
-    For each offset ``t`` we send ``dout * (winner == t)`` to the inputs at that offset.
-    Adding it into zeros (rather than assigning) also turns the ``-0.0`` that a negative
-    ``dout`` times False gives into ``0.0``, so printed gradients read plain zeros.
+    ``routed[t]`` is ``dout`` where offset ``t`` won and 0 elsewhere; we add it onto the
+    inputs at offset ``t``. Adding into zeros (rather than assigning) also turns the
+    ``-0.0`` that a negative ``dout`` times False gives into ``0.0``, so printed gradients
+    read plain zeros.
     """
     x_shape, winner, k, stride = cache
     _check_dout(dout, winner.shape)
     H_out, W_out = winner.shape[2:]
+    offsets = np.arange(k * k, dtype=winner.dtype).reshape(-1, 1, 1, 1, 1)
+    routed = dout * (winner == offsets)                               # (k*k, N, C, H_out, W_out)
     dx = np.zeros(x_shape, dtype=dout.dtype)
     for t in range(k * k):
         p, q = divmod(t, k)
-        _pool_view(dx, p, q, stride, H_out, W_out)[...] += dout * (winner == t)
+        _pool_view(dx, p, q, stride, H_out, W_out)[...] += routed[t]
     return dx
 
 
