@@ -993,18 +993,23 @@ class TrainingDashboard(Explorer):
         self._idle = False                   # True while the thread waits in a pause
         self._draw_lock = threading.Lock()
 
-        button = dict(layout=widgets.Layout(width="90px"))
-        self.start_button = widgets.Button(description="Start", icon="play", **button)
-        self.pause_button = widgets.Button(description="Pause", icon="pause", disabled=True, **button)
-        self.resume_button = widgets.Button(description="Resume", icon="play", disabled=True, **button)
+        self.start_button = widgets.Button(description="Start", icon="play", layout=widgets.Layout(width="100px"))
+        self.pause_button = widgets.Button(description="Pause", icon="pause", disabled=True,
+                                           layout=widgets.Layout(width="100px"))
+        self.resume_button = widgets.Button(description="Resume", icon="play", disabled=True,
+                                            layout=widgets.Layout(width="100px"))
         self.progress = widgets.IntProgress(value=0, min=0, max=self.total_steps, description="steps",
                                             layout=widgets.Layout(width="260px"))
         self.info = widgets.Label(value=f"ready: {self.epochs} epoch(s) of {self.steps_per_epoch} steps")
         self.start_button.on_click(self._on_start)
         self.pause_button.on_click(self._on_pause)
         self.resume_button.on_click(self._on_resume)
-        super().__init__([self.start_button, self.pause_button, self.resume_button, self.progress, self.info],
+        super().__init__([self.start_button, self.pause_button, self.resume_button, self.progress],
                          title=title, observe=False)
+        # The running numbers get a line of their own, between the buttons and the curves.
+        children = list(self.widget.children)
+        children.insert(children.index(self.out), self.info)
+        self.widget.children = tuple(children)
 
     # -- drawing (also from the training thread, so no pyplot: a plain Figure)
     def figure(self):
@@ -1179,6 +1184,7 @@ class TrainingDashboard(Explorer):
 
     def close(self):
         self.stop()
+        self.info.close()
         super().close()
 
 
@@ -1226,13 +1232,16 @@ class FeatureMapExplorer(Explorer):
         self._channels = {i: outputs[i].shape[1] for i in self.layer_indices}
         self._cache = {}
         first = self.layer_indices[0]
+        slider = dict(continuous_update=False, layout=widgets.Layout(width="250px"))
         self.image_slider = widgets.IntSlider(value=0, min=0, max=len(self.images) - 1, description="image",
-                                              continuous_update=False)
-        self.layer_menu = widgets.Dropdown(options=[(f"{i}: {model.layers[i]!r}", i) for i in self.layer_indices],
-                                           value=first, description="layer", layout=widgets.Layout(width="360px"))
+                                              **slider)
+        names = [(f"{i}: {model.layers[i]!r}".replace(", stride=1, padding=0", ""), i) for i in self.layer_indices]
+        self.layer_menu = widgets.Dropdown(options=names, value=first, description="layer",
+                                           layout=widgets.Layout(width="250px"))
         self.channel_slider = widgets.IntSlider(value=0, min=0, max=self._channels[first] - 1,
-                                                description="channel", continuous_update=False)
-        self.show_all = widgets.Checkbox(value=False, description="all channels", indent=False)
+                                                description="channel", **slider)
+        self.show_all = widgets.Checkbox(value=False, description="all channels", indent=False,
+                                         layout=widgets.Layout(width="120px"))
         # Registered before the base class's redraw, so the channel range fits the layer
         # by the time the picture is drawn.
         self.layer_menu.observe(self._fit_channel_range, names="value")
@@ -1315,7 +1324,8 @@ class ConfusionExplorer(Explorer):
         off = self.cm * (1 - np.eye(K, dtype=int))
         self.selected = tuple(int(v) for v in np.unravel_index(off.argmax(), off.shape)) if off.any() else (0, 0)
 
-        cell = widgets.Layout(width="38px", height="26px", padding="0px")
+        def cell():   # a Layout per button: they are mutable, and the selected one gets a frame
+            return widgets.Layout(width="38px", height="26px", padding="0px")
         header = widgets.Layout(width="38px", height="26px")
         diag_max, off_max = max(int(np.diag(self.cm).max()), 1), max(int(off.max()), 1)
         self.buttons = []
@@ -1327,7 +1337,7 @@ class ConfusionExplorer(Explorer):
             for j in range(K):
                 n = int(self.cm[i, j])
                 strength = math.sqrt(n / (diag_max if i == j else off_max))
-                b = widgets.Button(description=str(n), layout=cell, tooltip=f"true {i}, predicted {j}: {n}")
+                b = widgets.Button(description=str(n), layout=cell(), tooltip=f"true {i}, predicted {j}: {n}")
                 b.style.button_color = _blend("#2e9e44" if i == j else "#d62728", strength) if n else "#f5f5f5"
                 b.style.text_color = "white" if strength > 0.6 else "black"
                 b.on_click(lambda _b, i=i, j=j: self.select(i, j))
@@ -1336,9 +1346,9 @@ class ConfusionExplorer(Explorer):
             self.buttons.append(row)
         self.grid = widgets.GridBox(children, layout=widgets.Layout(
             grid_template_columns=f"60px repeat({K}, 38px)", grid_gap="2px"))
-        self.explain = widgets.ToggleButtons(options=[("saliency of the predicted class", "pred"),
-                                                      ("of the true class", "true")],
-                                             value="pred", style={"button_width": "200px"})
+        self.explain = widgets.ToggleButtons(options=[("predicted class", "pred"), ("true class", "true")],
+                                             value="pred", description="saliency of",
+                                             style={"button_width": "130px"})
         self._mark(self.selected, True)
         super().__init__([widgets.VBox([self.grid, self.explain])], title=title)
         self.explain.observe(self.refresh, names="value")

@@ -117,6 +117,7 @@ def assert_same_history(got, expected):
 def test_dashboard_run_trains_the_plan_and_matches_fit(closing):
     dash = make_dashboard(closing, redraw_every=4)
     assert dash.state == "ready" and dash.draw_count == 1 and dash.png.startswith(PNG_MAGIC)
+    assert dash.info in dash.widget.children, "the running numbers have a line of their own"
     assert dash.progress.max == 3 * 5 and dash.progress.value == 0
     history = dash.run()
     assert dash.state == "done" and dash.progress.value == dash.steps_done == 15
@@ -263,6 +264,8 @@ def test_confusion_explorer_counts_and_clicks(digits, closing):
     ce.buttons[t][p].click()
     assert ce.selected == (t, p) and ce.draw_count == 2
     assert ce.buttons[t][p].style.font_weight == "bold"
+    framed = [(i, j) for i in range(10) for j in range(10) if ce.buttons[i][j].layout.border]
+    assert framed == [(t, p)], "only the selected cell is framed"
     idx = ce.examples(t, p)
     assert len(idx) == expected[t, p] and (labels[idx] == t).all() and (pred[idx] == p).all()
     confidence = ce.probs[idx, p]
