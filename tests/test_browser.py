@@ -51,6 +51,7 @@ LESSON_RUN_SECONDS = 300       # generous: the machine is shared; a lesson alone
 MARKER_SECONDS = 60            # kernel redraw after a slider move or a stroke
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 STDERR_MIME = "application/vnd.jupyter.stderr"
+PROGRESS_BAR = re.compile(r"\d+%\|")
 
 
 # ------------------------------------------------------------------ fixtures
@@ -220,7 +221,9 @@ def _expected(cell):
     """What the stored lesson says a cell shows: stderr/error output? a widget?"""
     outputs = cell.get("outputs", [])
     stderr = any(o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr") for o in outputs)
-    widget = any(WIDGET_MIME in o.get("data", {}) for o in outputs)
+    # Progress bars (tqdm.auto) are widgets too, but they close themselves when done.
+    widget = any(WIDGET_MIME in o.get("data", {}) and not PROGRESS_BAR.search(o["data"].get("text/plain", ""))
+                 for o in outputs)
     return stderr, widget
 
 
