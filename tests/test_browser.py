@@ -106,7 +106,11 @@ class Lab:
              f"--port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={self.root}"],
             env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.root)
-        self._wait_until_up()
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.stop()          # never leave a server behind
+            raise
 
     def _wait_until_up(self):
         deadline = time.monotonic() + SERVER_START_SECONDS
@@ -140,6 +144,9 @@ class Lab:
         return self.log_path.read_text()[-4000:]
 
     def stop(self):
+        if self.proc.poll() is not None:
+            self._log.close()
+            return
         self.proc.terminate()
         try:
             self.proc.wait(timeout=15)
