@@ -1,9 +1,8 @@
-"""Shared test set-up: a headless matplotlib, a private IPython dir, and tidy figures."""
+"""Shared test set-up: a headless matplotlib, one BLAS thread, a private IPython dir, tidy figures."""
 import os
 import pathlib
 import tempfile
 
-os.environ.setdefault("MPLBACKEND", "Agg")
 # One BLAS thread for this process and the notebook kernels it starts (they inherit the
 # environment): at our matrix sizes a second thread gains nothing, and with pytest -n 2 on
 # two cores, threads fighting for the cores made products up to 50x slower.
@@ -11,8 +10,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # ipywidgets' Output.append_display_data starts an IPython shell, which writes ~/.ipython.
 os.environ.setdefault("IPYTHONDIR", tempfile.mkdtemp(prefix="cnnlib-ipython-"))
 
+import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+# A headless backend for this process only. Not through MPLBACKEND: the nbval kernels
+# inherit our environment, and with MPLBACKEND set ipykernel keeps that backend instead of
+# its inline one, so plt.show() would store no picture and the stored outputs would differ.
+matplotlib.use("Agg")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
