@@ -309,26 +309,47 @@ def _flat_windows(x, KH, KW, stride, padding, H_out):
     return windows.reshape(C * KH * KW, N * L), Wp                    # reshape copies: (C*KH*KW, N*L)
 
 
-def _flat_windows_adjoint(dcols, x_shape, KH, KW, stride, padding, H_out):
-    """The adjoint of :func:`_flat_windows`: add each column back onto its window.
+def _conv2d_input_grad(dout_mat, w, x_shape, stride, padding, H_out):
+    """``dx = col2im(w_mat.T @ dout_mat)``, without forming that big matrix.
 
-    ``dcols`` has the shape of ``_flat_windows``'s matrix, ``(C*KH*KW, N*H_out*Wp)``, and
-    must be zero in the thrown-away columns. Returns ``dx`` of shape ``x_shape``.
-    Windows overlap, so here we do loop over the ``KH*KW`` offsets: each adds one
-    strided slice (no ``np.add.at``).
+    Parameters
+    ----------
+    dout_mat : ndarray, shape (C_out, N*H_out*Wp)
+        ``dout`` laid out like :func:`_flat_windows`'s columns, zero in the thrown-away ones.
+    w : ndarray, shape (C_out, C_in, KH, KW)
+    x_shape : tuple (N, C_in, H, W)
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C_in, H, W) (a transposed view)
+
+    Notes
+    -----
+    On the flattened padded image, ``dx_flat[c, n, p*Wp + q + s*u]`` collects
+    ``w[o, c, p, q] * dout_wide[o, n, u]`` for every offset ``(p, q)``. Doing that
+    directly means ``w_mat.T @ dout_mat`` (``KH*KW`` times the size of ``dx``) and then
+    ``KH*KW`` strided adds. We split the offset instead. The column shift ``q`` comes
+    before the product: ``E[(o, q), n, q + s*u] = dout_wide[o, n, u]`` (``KW`` copies).
+    One product with ``A[(p, c), (o, q)] = w[o, c, p, q]`` gives ``G = A @ E``, and the
+    row shift ``p*Wp`` comes after: ``dx_flat[c, n, p*Wp:] += G[p, c, n]`` (``KH`` adds).
+    Same arithmetic, ``KH + KW`` copies instead of ``KH*KW``, and a ``KW`` times smaller
+    intermediate; at the LeNet shapes it halves the cost of ``dx``.
     """
     N, C, H, W = x_shape
+    C_out, _, KH, KW = w.shape
     Hp, Wp = H + 2 * padding, W + 2 * padding
     L = H_out * Wp
-    flat_len = max(Hp * Wp, (KH - 1) * Wp + KW + stride * (L - 1))
-    dcols = dcols.reshape(C, KH, KW, N, L)
-    dflat = np.zeros((C, N, flat_len), dtype=dcols.dtype)
+    G_len = stride * (L - 1) + KW                                     # q + s*u for every q and u
+    E = np.zeros((C_out, KW, N, G_len), dtype=dout_mat.dtype)
+    for q in range(KW):
+        E[:, q, :, q:q + stride * L:stride] = dout_mat.reshape(C_out, N, L)
+    A = w.transpose(2, 1, 0, 3).reshape(KH * C, C_out * KW)           # (KH*C_in, C_out*KW)
+    G = (A @ E.reshape(C_out * KW, N * G_len)).reshape(KH, C, N, G_len)
+    dflat = np.zeros((C, N, max(Hp * Wp, (KH - 1) * Wp + G_len)), dtype=G.dtype)
     for p in range(KH):
-        for q in range(KW):
-            start = p * Wp + q
-            dflat[:, :, start:start + stride * L:stride] += dcols[:, p, q]
+        dflat[:, :, p * Wp:p * Wp + G_len] += G[p]
     dxp = dflat[:, :, :Hp * Wp].reshape(C, N, Hp, Wp)
-    return np.ascontiguousarray(dxp[:, :, padding:padding + H, padding:padding + W].transpose(1, 0, 2, 3))
+    return dxp[:, :, padding:padding + H, padding:padding + W].transpose(1, 0, 2, 3)
 
 
 def conv2d_forward(x, w, b, *, stride=1, padding=0):
@@ -375,7 +396,7 @@ def conv2d_backward(dout, cache, *, input_grad=True):
     columns, as a matrix ``dout_mat`` of shape ``(C_out, N*H_out*Wp)``. Then
     ``dw = dout_mat @ cols.T`` (the input correlated with ``dout``) and
     ``dx = col2im(w_mat.T @ dout_mat)``, which is the full convolution of ``dout`` with
-    the flipped kernel.
+    the flipped kernel; :func:`_conv2d_input_grad` computes it in a cheaper order.
     """
     x_shape, w_mat, w_shape, cols, stride, padding, (H_out, W_out, Wp) = cache
     N, C_out = x_shape[0], w_shape[0]
@@ -387,8 +408,8 @@ def conv2d_backward(dout, cache, *, input_grad=True):
     dw = (dout_mat @ cols.T).reshape(w_shape)                         # one GEMM over the whole batch
     dx = None
     if input_grad:
-        dcols = w_mat.T @ dout_mat                                    # (C_in*KH*KW, N*H_out*Wp)
-        dx = _flat_windows_adjoint(dcols, x_shape, w_shape[2], w_shape[3], stride, padding, H_out)
+        dx = np.ascontiguousarray(_conv2d_input_grad(dout_mat, w_mat.reshape(w_shape), x_shape,
+                                                     stride, padding, H_out))
     return dx, dw, db
 
 
