@@ -83,6 +83,7 @@ torch.set_num_threads(ARGS.threads)
 F32 = np.float32
 BATCH = 64
 RESULTS = []        # rows for the summary table
+PAUSE = 0.02        # seconds between timed blocks (see interleaved)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -90,9 +91,10 @@ RESULTS = []        # rows for the summary table
 def interleaved(fns, rounds=None, calls=None):
     """Median seconds per call of each function in ``fns`` (a dict name -> fn).
 
-    Each round times ``calls`` calls of each function in turn, after one untimed warm-up
-    call (which also lets the other library's idle threads go to sleep); the order of
-    the functions alternates from round to round.
+    Each round times ``calls`` calls of each function in turn; the order of the
+    functions alternates from round to round. Before each block we pause briefly, so
+    that the other library's worker threads (which spin for a while after each call,
+    waiting for more work) have gone to sleep, and make one untimed warm-up call.
     """
     rounds = ARGS.rounds if rounds is None else rounds
     calls = ARGS.calls if calls is None else calls
@@ -104,6 +106,7 @@ def interleaved(fns, rounds=None, calls=None):
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
             fn = fns[name]
+            time.sleep(PAUSE)
             fn()
             for _ in range(calls):
                 start = time.perf_counter()
