@@ -4,32 +4,70 @@ The contract
 ------------
 * Each ``check_*`` function takes the learner's function (or answer), runs it against
   cnnlib's own reference on cases the learner does not see, and either prints one line
-  starting with ``"✓"`` and returns True, or raises :class:`CheckFailed` whose message
-  starts with ``"✗"`` and says what went wrong: not written yet, an exception, the wrong
-  type, the wrong shape, or the first wrong value and where it is.
+  starting with ``"✓"`` and returns None (so a notebook cell shows only that line), or
+  raises :class:`CheckFailed` whose message starts with ``"✗"`` and says what went wrong,
+  naming the case: not written yet, an exception (and the line of the learner's code that
+  raised it), the wrong type, the wrong shape, or the first wrong value and where it is.
+* In IPython a :class:`CheckFailed` shows only its message, no traceback through this
+  module (``_render_traceback_``); it is raised without a chained context.
 * Checks never modify the learner's inputs and never depend on global state; their
   hidden cases come from fixed seeds, so a check gives the same verdict everywhere.
 """
+import os
+import traceback
+
 import numpy as np
 
 __all__ = ["CheckFailed"]
 
 
 class CheckFailed(AssertionError):
-    """A learner's answer is not right yet; the message says why, in plain words."""
+    """A learner's answer is not right yet; the message says why, in plain words.
+
+    IPython shows an exception with a ``_render_traceback_`` method by printing the lines
+    it returns, so a failed check shows the plain-words message alone, without frames
+    from inside this module.
+
+    >>> CheckFailed("✗ demo: the result is None")._render_traceback_()
+    ['✗ demo: the result is None']
+    """
+
+    def _render_traceback_(self):
+        return str(self).splitlines()
 
 
 def _fail(exercise, message):
-    raise CheckFailed(f"✗ {exercise}: {message}")
+    raise CheckFailed(f"✗ {exercise}: {message}") from None
 
 
 def _passed(exercise, detail):
+    """Print the check's "✓" line. Returns None, so a check cell shows nothing more."""
     print(f"✓ {exercise}: {detail}")
-    return True
 
 
-def _call(exercise, fn, *args, **kwargs):
-    """Call the learner's function, turning its exceptions into a plain-words verdict."""
+_LIBRARY_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+                      for m in (np, os, traceback))
+
+
+def _learner_line(error):
+    """Where in the learner's own code ``error`` was raised: "line 3: `e / s`", or ""."""
+    this_file = os.path.abspath(__file__)
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = os.path.abspath(frame.filename)
+        if path == this_file or path.startswith(_LIBRARY_DIRS) or frame.filename.startswith("<frozen"):
+            continue
+        code = (frame.line or "").strip()
+        return f"line {frame.lineno}: `{code}`" if code else f"line {frame.lineno}"
+    return ""
+
+
+def _call(exercise, fn, *args, case="", **kwargs):
+    """Call the learner's function, turning its exceptions into a plain-words verdict.
+
+    ``case`` names the hidden case (e.g. "on a batch of shape (5, 4)"); every failure
+    mentions it, so the learner can rebuild the input that broke their code.
+    """
+    where = f" ({case})" if case else ""
     if not callable(fn):
         _fail(exercise, f"expected a function, got {type(fn).__name__}")
     try:
@@ -39,13 +77,25 @@ def _call(exercise, fn, *args, **kwargs):
     except CheckFailed:
         raise
     except Exception as e:
-        _fail(exercise, f"your function raised {type(e).__name__}: {e}")
+        line = _learner_line(e)
+        message = f"your function raised {type(e).__name__}{where}: {e}"
+        if line:
+            message += f"\n  in your code, {line}"
+        if isinstance(e, ValueError) and "broadcast" in str(e):
+            message += ("\n  Two arrays' shapes do not line up. After a reduction such as .sum() or "
+                        ".max(), check your axis= and use keepdims=True, so that an (N, K) batch "
+                        "divided by its row sums stays (N, K) / (N, 1)")
+        _fail(exercise, message)
 
 
 def _compare(exercise, got, expected, *, what="the result", rtol=1e-6, atol=1e-8, case=""):
     """Check type, shape and values of ``got`` against ``expected``; name the first difference."""
     where = f" ({case})" if case else ""
     expected = np.asarray(expected)
+    try:
+        got_is_int = np.issubdtype(np.asarray(got).dtype, np.integer)
+    except (TypeError, ValueError):
+        got_is_int = False
     if got is None:
         _fail(exercise, f"{what} is None{where} - did you forget to `return` it?")
     try:
@@ -59,8 +109,13 @@ def _compare(exercise, got, expected, *, what="the result", rtol=1e-6, atol=1e-8
     bad = ~np.isclose(got, expected, rtol=rtol, atol=atol)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        hint = ""
+        if (got_is_int or np.array_equal(got, np.round(got))) and not np.array_equal(expected, np.round(expected)):
+            hint = ("; your values are all whole numbers - is your output array an int array? "
+                    "An array made by np.zeros(shape, dtype=int), or np.zeros_like() of an int array, "
+                    "cuts off the decimals of everything you store in it: make it a float array")
         _fail(exercise, f"{what} is wrong at index {idx}{where}: got {got[idx]:.6g}, expected "
-                        f"{expected[idx]:.6g} ({int(bad.sum())} of {bad.size} values differ)")
+                        f"{expected[idx]:.6g} ({int(bad.sum())} of {bad.size} values differ){hint}")
     return True
 
 
@@ -147,7 +202,7 @@ def check_mlp_param_count(fn):
         model = Sequential(Flatten(), *[Linear(a, b, rng=0) for a, b in zip(sizes[:-1], sizes[1:])])
         expected = model.n_params
         case = f"input_shape={input_shape}, hidden_sizes={hidden}, n_classes={n_classes}"
-        got = _as_whole_number(exercise, _call(exercise, fn, input_shape, list(hidden), n_classes),
+        got = _as_whole_number(exercise, _call(exercise, fn, input_shape, list(hidden), n_classes, case=case),
                                "the count", case)
         if got == expected:
             continue
@@ -166,7 +221,7 @@ def check_mlp_param_count(fn):
                                 f"expected {expected:,}")
         _fail(exercise, f"got {got:,}, expected {expected:,} ({case}); layer sizes are {sizes}, and a "
                         "Linear(n_in, n_out) layer has n_in*n_out weights + n_out biases")
-    return _passed(exercise, f"all {len(cases)} hidden networks counted right, including non-square "
+    return _passed(exercise, f"all {len(cases)} test networks (not shown) counted right, including non-square "
                              "inputs and one with no hidden layer")
 
 
@@ -181,7 +236,7 @@ def check_output_shape(fn):
     for H, W, KH, KW, stride, padding in cases:
         case = f"H={H}, W={W}, KH={KH}, KW={KW}, stride={stride}, padding={padding}"
         expected = (_ops.conv_output_size(H, KH, stride, padding), _ops.conv_output_size(W, KW, stride, padding))
-        got = _call(exercise, fn, H, W, KH, KW, stride, padding)
+        got = _call(exercise, fn, H, W, KH, KW, stride, padding, case=case)
         if got is None:
             _fail(exercise, f"the result is None ({case}) - did you forget to `return` it?")
         if not isinstance(got, (tuple, list, np.ndarray)) or len(got) != 2:
@@ -222,7 +277,7 @@ def check_conv2d_single(fn):
         case = f"image {H}x{W}, kernel {KH}x{KW}"
         expected = _ops.conv2d_forward(image[None, None], kernel[None, None], np.zeros(1))[0][0, 0]
         args = (image.copy(), kernel.copy())
-        got = _call(exercise, fn, *args)
+        got = _call(exercise, fn, *args, case=case)
         _inputs_unchanged(exercise, (image, kernel), args, case)
         _check_2d_shape(exercise, got, expected.shape, case,
                         "a KH-tall window fits at H - KH + 1 rows (range(H - KH + 1)), and likewise for W")
@@ -250,7 +305,7 @@ def check_maxpool(fn):
         case = f"x {H}x{W}, kernel_size={k}, stride={s}"
         expected = _ops.maxpool2d_forward(x[None, None], kernel_size=k, stride=s)[0][0, 0]
         arg = x.copy()
-        got = _call(exercise, fn, arg, k, s)
+        got = _call(exercise, fn, arg, k, s, case=case)
         _inputs_unchanged(exercise, (x,), (arg,), case)
         _check_2d_shape(exercise, got, expected.shape, case,
                         "there are (H - kernel_size) // stride + 1 windows down and the same across; "
@@ -281,12 +336,12 @@ import warnings  # noqa: E402
 __all__ += ["check_softmax", "check_cross_entropy_grad", "check_relu_backward", "check_maxpool_backward"]
 
 
-def _quietly(exercise, fn, *args):
+def _quietly(exercise, fn, *args, case=""):
     """Call the learner's function with NumPy's overflow warnings silenced (we judge the result)."""
     with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", divide="ignore",
                                                 under="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _call(exercise, fn, *args)
+        return _call(exercise, fn, *args, case=case)
 
 
 def _as_result(exercise, got, expected_shape, case):
@@ -328,7 +383,7 @@ def check_softmax(fn):
     ]
     for case, z in cases:
         z_before = z.copy()
-        got = _as_result(exercise, _quietly(exercise, fn, z), z.shape, f"on {case}")
+        got = _as_result(exercise, _quietly(exercise, fn, z, case=f"on {case}"), z.shape, f"on {case}")
         if not np.array_equal(z, z_before):
             _fail(exercise, f"your function changed its input z in place (on {case}); compute on a new array, "
                             "e.g. `shifted = z - z.max(...)` instead of `z -= ...`")
@@ -365,7 +420,7 @@ def check_cross_entropy_grad(fn):
     ]
     for case, logits, labels in cases:
         before = (logits.copy(), labels.copy())
-        got = _as_result(exercise, _quietly(exercise, fn, logits, labels), logits.shape, f"on {case}")
+        got = _as_result(exercise, _quietly(exercise, fn, logits, labels, case=f"on {case}"), logits.shape, f"on {case}")
         if not (np.array_equal(logits, before[0]) and np.array_equal(labels, before[1])):
             _fail(exercise, f"your function changed its inputs in place (on {case}); work on a copy")
         loss_fn = SoftmaxCrossEntropy()
@@ -420,12 +475,11 @@ def check_relu_backward(fn):
     ]
     for case, x, dout in cases:
         x_before, dout_before = x.copy(), dout.copy()
-        got = _as_result(exercise, _quietly(exercise, fn, dout, x), x.shape, f"on {case}")
+        got = _as_result(exercise, _quietly(exercise, fn, dout, x, case=f"on {case}"), x.shape, f"on {case}")
         if not np.array_equal(dout, dout_before):
             _fail(exercise, f"your function changed dout in place (on {case}): it set entries of the "
                             "caller's gradient to 0. The caller may still need dout (a skip connection, "
-                            "the gradient check); return a new array, e.g. `np.where(x > 0, dout, 0)` "
-                            "or `dout * (x > 0)`")
+                            "the gradient check): return a new array (don't assign into dout)")
         if not np.array_equal(x, x_before):
             _fail(exercise, f"your function changed x in place (on {case}); return a new array")
         expected = relu_backward(dout, x > 0)
@@ -447,31 +501,61 @@ def check_relu_backward(fn):
     return _passed(exercise, f"right on {len(cases)} hidden cases, and dout is left untouched")
 
 
-def _maxpool_reference(x, k):
+def _maxpool_reference(x, k, stride):
     from cnnlib.ops import maxpool2d_backward, maxpool2d_forward
-    _, cache = maxpool2d_forward(x, kernel_size=k)
+    _, cache = maxpool2d_forward(x, kernel_size=k, stride=stride)
     return lambda dout: maxpool2d_backward(dout, cache)
 
 
-def _all_ties_maxpool_backward(dout, x, k):
+def _all_ties_maxpool_backward(dout, x, k, stride):
     """The classic wrong answer: every input equal to its window's maximum gets the gradient."""
-    N, C, H_out, W_out = dout.shape
     dx = np.zeros_like(x)
-    for i in range(H_out):
-        for j in range(W_out):
-            window = x[:, :, i * k:(i + 1) * k, j * k:(j + 1) * k]
-            mask = window == window.max(axis=(2, 3), keepdims=True)
-            dx[:, :, i * k:(i + 1) * k, j * k:(j + 1) * k] += mask * dout[:, :, i:i + 1, j:j + 1]
+    for i, j in np.ndindex(*dout.shape[2:]):
+        rows, cols = slice(i * stride, i * stride + k), slice(j * stride, j * stride + k)
+        window = x[:, :, rows, cols]
+        mask = window == window.max(axis=(2, 3), keepdims=True)
+        dx[:, :, rows, cols] += mask * dout[:, :, i:i + 1, j:j + 1]
     return dx
 
 
-def check_maxpool_backward(fn):
-    """Check ``fn(dout, x, k)``: the gradient of k x k max pooling with stride k.
+def _winners(x, k, stride, shape):
+    """(n, c, i, j, p, q) for every window: its first maximum sits at offset (p, q)."""
+    for n, c, i, j in np.ndindex(*shape):
+        window = x[n, c, i * stride:i * stride + k, j * stride:j * stride + k]
+        yield (n, c, i, j) + divmod(int(np.argmax(window)), k)
 
-    Each window's ``dout`` goes to ONE input: the first maximum in row-major order (what
-    ``np.argmax`` of the flattened window returns), even when several inputs tie, as the
-    zeros after a ReLU often do. Hidden cases include ties, odd sizes (the last row or
-    column that does not fill a window gets no gradient) and non-square inputs.
+
+def _wrong_maxpool_backwards(dout, x, k, stride):
+    """Typical slips, each with the words that explain it."""
+    no_stride, overwrite = np.zeros_like(x), np.zeros_like(x)
+    for n, c, i, j, p, q in _winners(x, k, stride, dout.shape):
+        no_stride[n, c, i + p, j + q] += dout[n, c, i, j]
+        overwrite[n, c, i * stride + p, j * stride + q] = dout[n, c, i, j]
+    slips = [(_all_ties_maxpool_backward(dout, x, k, stride),
+              "where several inputs tie for a window's maximum you gave the gradient to ALL of them. The "
+              "forward pass used one value, so only one input may get it: the first maximum (`np.argmax` "
+              "of the flattened window). Giving it to every tie multiplies the gradient on flat regions, "
+              "e.g. the zeros after a ReLU"),
+             (no_stride, "the gradient lands at row i + p instead of i * stride + p (and the same for "
+                         "columns): window (i, j) starts at row i * stride, column j * stride. This is "
+                         "lesson 5's Bug 1, the forgotten stride")]
+    if stride < k:
+        slips.append((overwrite, "where windows overlap, one input can win two windows; its gradient is "
+                                 "the SUM of both windows' dout. Use `+=`, not `=`"))
+    return slips
+
+
+def check_maxpool_backward(fn):
+    """Check ``fn(dout, x, k, stride)``: the gradient of k x k max pooling with the given stride.
+
+    ``x`` is ``(N, C, H, W)``, ``dout`` is ``(N, C, H_out, W_out)`` with
+    ``H_out = (H - k) // stride + 1``. Window ``(i, j)`` starts at row ``i * stride``,
+    column ``j * stride``; its ``dout`` goes to ONE input: the first maximum in row-major
+    order (what ``np.argmax`` of the flattened window returns), even when several inputs
+    tie, as the zeros after a ReLU often do. When ``stride < k`` the windows overlap and an
+    input that wins several windows receives the sum of their gradients. Hidden cases
+    include ties, overlapping windows, odd sizes (a last row or column that does not fill a
+    window gets no gradient) and non-square inputs.
     """
     exercise = "max-pool backward"
     rng = np.random.default_rng(7)
@@ -479,34 +563,40 @@ def check_maxpool_backward(fn):
     flat = np.ones((1, 1, 4, 4))
     flat[0, 0, 2:, 2:] = [[3.0, 3.0], [1.0, 3.0]]
     cases = [
-        ("one 4x4 image, no ties", rng.permutation(16).reshape(1, 1, 4, 4).astype(float), 2),
-        ("a (2, 3, 6, 8) batch after ReLU: many windows are all zeros (ties)", relu_like, 2),
-        ("a 4x4 image with tied maxima in every window", flat, 2),
-        ("a (2, 2, 7, 5) batch: odd sizes, the last row and column are not pooled",
-         rng.standard_normal((2, 2, 7, 5)), 2),
-        ("a (1, 2, 9, 6) batch with 3x3 windows", rng.standard_normal((1, 2, 9, 6)), 3),
+        ("one 4x4 image, 2x2 windows, stride 2, no ties", rng.permutation(16).reshape(1, 1, 4, 4).astype(float),
+         2, 2),
+        ("a (2, 3, 6, 8) batch after ReLU, 2x2 windows, stride 2: many windows are all zeros (ties)",
+         relu_like, 2, 2),
+        ("a 4x4 image with tied maxima in every window, 2x2 windows, stride 2", flat, 2, 2),
+        ("a (2, 2, 7, 5) batch, 2x2 windows, stride 2: odd sizes, the last row and column are not pooled",
+         rng.standard_normal((2, 2, 7, 5)), 2, 2),
+        ("a (1, 2, 9, 6) batch with 3x3 windows, stride 3", rng.standard_normal((1, 2, 9, 6)), 3, 3),
+        ("a (2, 2, 7, 8) batch with 3x3 windows, stride 2: the windows overlap",
+         rng.standard_normal((2, 2, 7, 8)), 3, 2),
+        ("a (1, 3, 5, 6) batch with 2x2 windows, stride 1: the windows overlap",
+         rng.standard_normal((1, 3, 5, 6)), 2, 1),
     ]
-    for case, x, k in cases:
-        H_out, W_out = x.shape[2] // k, x.shape[3] // k
+    for case, x, k, stride in cases:
+        H_out, W_out = (x.shape[2] - k) // stride + 1, (x.shape[3] - k) // stride + 1
         dout = rng.standard_normal((x.shape[0], x.shape[1], H_out, W_out))
         x_before, dout_before = x.copy(), dout.copy()
-        got = _as_result(exercise, _quietly(exercise, fn, dout, x, k), x.shape, f"on {case}")
+        got = _as_result(exercise, _quietly(exercise, fn, dout, x, k, stride, case=f"on {case}"), x.shape,
+                         f"on {case}")
         if not np.array_equal(dout, dout_before) or not np.array_equal(x, x_before):
             _fail(exercise, f"your function changed {'dout' if not np.array_equal(dout, dout_before) else 'x'} "
                             f"in place (on {case}); return a new array")
-        expected = _maxpool_reference(x, k)(dout)
+        expected = _maxpool_reference(x, k, stride)(dout)
         if np.allclose(got, expected, rtol=1e-12, atol=1e-15):
             continue
-        if np.allclose(got, _all_ties_maxpool_backward(dout, x, k), rtol=1e-12, atol=1e-15):
-            _fail(exercise, f"on {case}: where several inputs tie for a window's maximum you gave the gradient "
-                            "to ALL of them. The forward pass used one value, so only one input may get it: "
-                            "the first maximum (`np.argmax` of the flattened window). Giving it to every tie "
-                            "multiplies the gradient on flat regions, e.g. the zeros after a ReLU")
+        for wrong, message in _wrong_maxpool_backwards(dout, x, k, stride):
+            if np.allclose(got, wrong, rtol=1e-12, atol=1e-15):
+                _fail(exercise, f"on {case}: {message}")
         if not np.isclose(got.sum(), dout.sum(), rtol=1e-9, atol=1e-12):
             _fail(exercise, f"on {case}: dx should add up to the same total as dout ({dout.sum():.4f}), since each "
                             f"window passes its gradient to exactly one input; yours adds up to {got.sum():.4f}")
         _compare(exercise, got, expected, what="dx", rtol=1e-12, atol=1e-15, case=f"on {case}")
-    return _passed(exercise, f"right on {len(cases)} hidden cases, ties and odd sizes included")
+    return _passed(exercise, f"right on {len(cases)} hidden cases: ties, overlapping windows and odd sizes "
+                             "included")
 
 
 
@@ -517,11 +607,11 @@ __all__ += ["check_minibatches", "check_momentum_step"]
 def _run_minibatches(exercise, fn, x, y, batch_size, seed, case):
     """Call the learner's minibatch function and return its batches as a list of (xb, yb)."""
     x_copy, y_copy = x.copy(), y.copy()
-    result = _call(exercise, fn, x, y, batch_size, np.random.default_rng(seed))
+    result = _call(exercise, fn, x, y, batch_size, np.random.default_rng(seed), case=case)
     if result is None:
         _fail(exercise, f"your function returned None ({case}) - return a list of (xb, yb) pairs "
                         "(or `yield` them)")
-    batches = _call(exercise, list, result)   # a generator runs (and may raise) only here
+    batches = _call(exercise, list, result, case=case)   # a generator runs (and may raise) only here
     if not (np.array_equal(x, x_copy) and np.array_equal(y, y_copy)):
         _fail(exercise, f"your function changed x or y in place ({case}); shuffle an index array "
                         "(order = rng.permutation(N)) and take x[idx], y[idx] instead")
@@ -575,7 +665,8 @@ def check_minibatches(fn):
             twice = [] if counts is None else np.flatnonzero(counts > 1).tolist()
             _fail(exercise, f"every example must appear exactly once per epoch ({case}): "
                             f"missing {missing[:5]}, repeated {twice[:5]} - draw one permutation of all "
-                            "N indices and cut it into batches (rng.choice without replace=False repeats)")
+                            "N indices and cut it into batches: rng.choice(N, N) draws with replacement by default "
+                            "(some indices twice, others never); use rng.permutation(N)")
         for k, (xb, yb) in enumerate(batches):
             expected_xb = x[yb.astype(int)]
             if not np.array_equal(xb, expected_xb):
@@ -632,7 +723,7 @@ def check_momentum_step(fn):
             expected_param = holder.params["p"]
             expected_velocity = momentum * expected_velocity - lr * grad
             given = [param.copy(), grad.copy(), velocity.copy()]
-            result = _call(exercise, fn, param, grad, velocity, lr, momentum)
+            result = _call(exercise, fn, param, grad, velocity, lr, momentum, case=case)
             for name, before, now in zip(("param", "grad", "velocity"), given, (param, grad, velocity)):
                 if not np.array_equal(before, now):
                     _fail(exercise, f"your function changed its argument `{name}` in place ({case}); "
@@ -641,6 +732,15 @@ def check_momentum_step(fn):
                 _fail(exercise, f"return the pair (new_param, new_velocity) ({case}), got "
                                 f"{type(result).__name__}")
             new_param, new_velocity = result
+            try:
+                swapped = (np.allclose(np.asarray(new_param, dtype=float), expected_velocity)
+                           and np.allclose(np.asarray(new_velocity, dtype=float), expected_param)
+                           and not np.allclose(expected_param, expected_velocity))
+            except (TypeError, ValueError):
+                swapped = False
+            if swapped:
+                _fail(exercise, f"you returned (new_velocity, new_param) ({case}); both are right, but the "
+                                "order is (new_param, new_velocity)")
             try:
                 new_param = np.asarray(new_param, dtype=float)
                 new_velocity = np.asarray(new_velocity, dtype=float)

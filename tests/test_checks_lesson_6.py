@@ -70,7 +70,7 @@ def forgot_return(x, y, batch_size, rng):
 
 @pytest.mark.parametrize("fn", [good_minibatches, generator_minibatches])
 def test_minibatches_accepts_lists_and_generators(fn, capsys):
-    assert check_minibatches(fn) is True
+    assert check_minibatches(fn) is None
     assert capsys.readouterr().out.startswith("✓ minibatches")
 
 
@@ -155,7 +155,7 @@ def wrong_scale(param, grad, velocity, lr, momentum):
 
 
 def test_momentum_passes_a_right_answer(capsys):
-    assert check_momentum_step(good_momentum) is True
+    assert check_momentum_step(good_momentum) is None
     assert capsys.readouterr().out.startswith("✓ momentum step")
 
 
@@ -195,3 +195,27 @@ def test_minibatches_wants_the_smaller_batch_last():
         return [(x[order[a:b]], y[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
     with pytest.raises(CheckFailed, match="comes last"):
         check_minibatches(remainder_first)
+
+
+def test_momentum_names_a_swapped_pair():
+    def swapped(param, grad, velocity, lr, momentum):
+        new_velocity = momentum * velocity - lr * grad
+        return new_velocity, param + new_velocity
+    with pytest.raises(CheckFailed, match=r"you returned \(new_velocity, new_param\)") as info:
+        check_momentum_step(swapped)
+    assert "step 1" in str(info.value)
+
+
+def test_minibatches_with_replacement_points_to_permutation():
+    with pytest.raises(CheckFailed) as info:
+        check_minibatches(with_replacement)
+    message = str(info.value)
+    assert "rng.choice(N, N) draws with replacement by default" in message
+    assert "rng.permutation(N)" in message and "without replace=False" not in message
+
+
+def test_a_crash_in_minibatches_names_the_case():
+    def crashes(x, y, batch_size, rng):
+        return [(x[:batch_size], y[:batch_size + 1][batch_size + 100])]
+    with pytest.raises(CheckFailed, match=r"IndexError \(N=10 examples, batch_size=4\)"):
+        check_minibatches(crashes)

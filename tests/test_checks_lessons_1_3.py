@@ -29,8 +29,9 @@ def mlp_params(input_shape, hidden_sizes, n_classes):
 
 
 def test_mlp_param_count_passes_a_correct_solution(capsys):
-    assert check_mlp_param_count(mlp_params) is True
-    assert capsys.readouterr().out.startswith("✓ mlp_param_count")
+    assert check_mlp_param_count(mlp_params) is None
+    out = capsys.readouterr().out
+    assert out.startswith("✓ mlp_param_count") and "5 test networks (not shown)" in out
 
 
 def test_mlp_param_count_not_written_yet():
@@ -70,7 +71,7 @@ def output_shape(H, W, KH, KW, stride=1, padding=0):
 
 
 def test_output_shape_passes_a_correct_solution(capsys):
-    assert check_output_shape(output_shape) is True
+    assert check_output_shape(output_shape) is None
     assert "✓ output_shape" in capsys.readouterr().out
 
 
@@ -115,7 +116,7 @@ def conv2d_single(image, kernel):
 
 
 def test_conv2d_single_passes_a_correct_solution(capsys):
-    assert check_conv2d_single(conv2d_single) is True
+    assert check_conv2d_single(conv2d_single) is None
     assert "✓ conv2d_single" in capsys.readouterr().out
 
 
@@ -175,7 +176,7 @@ def maxpool(x, kernel_size, stride):
 
 
 def test_maxpool_passes_a_correct_solution(capsys):
-    assert check_maxpool(maxpool) is True
+    assert check_maxpool(maxpool) is None
     assert "✓ maxpool" in capsys.readouterr().out
 
 
@@ -217,3 +218,32 @@ def test_maxpool_names_a_wrong_value():
 def test_checks_reject_non_functions():
     for check in (check_mlp_param_count, check_output_shape, check_conv2d_single, check_maxpool):
         fails_with(check, 42, "expected a function")
+
+
+def test_a_crash_names_the_case():
+    def first_hidden(input_shape, hidden_sizes, n_classes):
+        n_in = int(np.prod(input_shape))
+        return mlp_params(input_shape, hidden_sizes, n_classes) + 0 * hidden_sizes[0] * n_in
+    message = fails_with(check_mlp_param_count, first_hidden, "IndexError",
+                         "(input_shape=(1, 5, 7), hidden_sizes=[], n_classes=3)",
+                         "in your code, line")
+    assert "hidden_sizes[0]" in message
+
+
+def test_conv2d_single_names_an_int_output_array():
+    def int_output(image, kernel):
+        H, W = image.shape
+        KH, KW = kernel.shape
+        out = np.zeros((H - KH + 1, W - KW + 1), dtype=int)
+        for i in range(H - KH + 1):
+            for j in range(W - KW + 1):
+                out[i, j] = np.sum(image[i:i + KH, j:j + KW] * kernel)
+        return out
+    fails_with(check_conv2d_single, int_output, "is wrong at index", "whole numbers", "int array")
+
+
+def test_a_right_answer_with_a_small_mistake_gets_no_int_hint():
+    def off_a_bit(image, kernel):
+        return conv2d_single(image, kernel) + 0.01
+    message = fails_with(check_conv2d_single, off_a_bit, "is wrong at index")
+    assert "int array" not in message
