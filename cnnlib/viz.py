@@ -6,22 +6,324 @@ Every ``plot_*`` function draws into an ``ax`` (or a new figure when none is giv
 returns the figure, so a lesson can show it with ``plt.show()`` and a widget can turn it
 into PNG bytes with :func:`figure_to_png`. Only this module and :mod:`cnnlib.widgets`
 import matplotlib; the core of cnnlib stays NumPy-only.
+
+Pictures that an explorer redraws on every slider move are built by a small ``*Picture``
+class: its constructor creates the axes and artists once (and lays them out once), and
+its ``update(...)`` changes those artists in place (``set_data``, ``set_text``, ...).
+The static ``plot_*`` function is the constructor's first drawing, so the picture in
+the lesson and the live one share one drawing code path. Explorers draw into a
+:func:`widget_figure`, whose canvas re-uses the pixels of text it has drawn before.
 """
 import io
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.figure import Figure
 
-__all__ = ["figure_to_png", "show_image", "plot_digit_grid"]
+__all__ = ["figure_to_png", "widget_figure", "canvas_to_png", "encode_png", "show_image", "plot_digit_grid"]
+
+WIDGET_DPI = 80   # the resolution explorers render at (and figure_to_png's default)
 
 
-def figure_to_png(fig, *, dpi=80, close=True):
+def figure_to_png(fig, *, dpi=WIDGET_DPI, close=True):
     """Render ``fig`` to PNG bytes (what widgets display), and close it by default."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     if close:
         plt.close(fig)
     return buf.getvalue()
+
+
+class _SpriteRendererAgg(RendererAgg):
+    """Agg renderer that keeps the pixels of each text it draws and pastes them when the
+    same text is drawn again at the same place in the same style.
+
+    Rendering text with FreeType is the slowest part of drawing our pictures (about half
+    a millisecond per number written into a cell), and an explorer redraws mostly the
+    same numbers, titles and tick labels. The first time a text is drawn we render it on
+    a transparent scratch canvas of the same size, cut out the pixels it touched and keep
+    them (a "sprite"); afterwards ``draw_image`` blends the sprite in. The key holds
+    everything that decides the pixels (string, font, size, angle, colour, exact
+    position), so a cached sprite is the text as Agg would draw it (blending can differ by
+    one unit of 255 at a pixel). TeX and texts clipped to a path are drawn as usual.
+    """
+
+    MAX_SPRITES = 4096   # about 1 KB each; cleared when full
+    SPRITE_MARGIN = 4    # pixels around a text's box where its anti-aliased edge may still fall
+
+    def __init__(self, width, height, dpi):
+        super().__init__(width, height, dpi)
+        self._scratch = None
+        self._sprites = {}
+
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        if ismath == "TeX" or gc.get_clip_path()[0] is not None:
+            return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+        import matplotlib as mpl
+        key = (s, bool(ismath), tuple(prop.get_family()), prop.get_style(), prop.get_variant(), prop.get_weight(),
+               prop.get_stretch(), prop.get_size_in_points(), prop.get_file(), prop.get_math_fontfamily(), angle,
+               x, y, tuple(gc.get_rgb()), gc.get_alpha(), gc.get_forced_alpha(), gc.get_antialiased(),
+               mpl.rcParams["text.hinting"], mpl.rcParams["text.hinting_factor"],
+               tuple((k, str(v)) for k, v in mpl.rcParams.items() if k.startswith("mathtext.")) if ismath else None,
+               None if mtext is None else (tuple(mtext.get_fontfeatures() or ()), mtext.get_language()))
+        sprite = self._sprites.get(key)
+        if sprite is None:
+            sprite = self._render_sprite(gc, x, y, s, prop, angle, ismath, mtext)
+            if len(self._sprites) >= self.MAX_SPRITES:
+                self._sprites.clear()
+            self._sprites[key] = sprite
+        pixels, left, bottom = sprite
+        if pixels is not None:
+            paste = self.new_gc()
+            paste.set_clip_rectangle(gc.get_clip_rectangle())
+            self.draw_image(paste, left, bottom, pixels)
+            paste.restore()
+
+    def _render_sprite(self, gc, x, y, s, prop, angle, ismath, mtext):
+        if self._scratch is None:
+            self._scratch = RendererAgg(int(self.width), int(self.height), self.dpi)
+        scratch = self._scratch
+        unclipped = scratch.new_gc()
+        unclipped.copy_properties(gc)
+        unclipped.set_clip_rectangle(None)
+        unclipped.set_clip_path(None)
+        RendererAgg.draw_text(scratch, unclipped, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+        unclipped.restore()
+        pixels = np.asarray(scratch.buffer_rgba())                   # (H, W, 4), rows top down
+        top, left = 0, 0
+        window = pixels
+        if mtext is not None:     # look for the ink only where the text is (plus a margin)
+            box = mtext.get_window_extent(self)
+            pad = self.SPRITE_MARGIN
+            top = max(int(self.height - box.y1) - pad, 0)
+            left = max(int(box.x0) - pad, 0)
+            window = pixels[top:max(int(self.height - box.y0) + pad, 0), left:max(int(box.x1) + pad, 0)]
+        rows = np.flatnonzero(window[..., 3].any(axis=1))
+        if rows.size == 0:
+            pixels[...] = 0
+            return None, 0, 0
+        cols = np.flatnonzero(window[rows[0]:rows[-1] + 1, :, 3].any(axis=0))
+        r0, r1, c0, c1 = top + rows[0], top + rows[-1] + 1, left + cols[0], left + cols[-1] + 1
+        sprite = pixels[r0:r1, c0:c1][::-1].copy()                  # draw_image wants rows bottom up
+        pixels[...] = 0                                             # the scratch is clear again
+        return sprite, int(c0), int(self.height) - int(r1)
+
+
+class _WidgetCanvas(FigureCanvasAgg):
+    """An Agg canvas whose renderer re-uses text pixels (see :class:`_SpriteRendererAgg`)."""
+
+    def get_renderer(self):
+        w, h = self.figure.bbox.size
+        key = (w, h, self.figure.dpi)
+        if getattr(self, "_sprite_key", None) != key:
+            self.renderer = _SpriteRendererAgg(w, h, self.figure.dpi)
+            self._sprite_key = key
+        return self.renderer
+
+
+def widget_figure(figsize):
+    """A figure for an explorer: outside pyplot (never shown or closed by ``plt``, safe to
+    draw from a training thread), at :data:`WIDGET_DPI`, on a text-caching Agg canvas."""
+    fig = Figure(figsize=figsize, dpi=WIDGET_DPI)
+    _WidgetCanvas(fig)
+    return fig
+
+
+def canvas_to_png(canvas):
+    """PNG bytes of what ``canvas`` last drew (no re-layout, no second drawing pass)."""
+    rgba = np.asarray(canvas.buffer_rgba())                          # (H, W, 4)
+    return encode_png(rgba[..., :3])
+
+
+PNG_ZLIB_LEVEL = 1   # fastest: a widget picture in about 2 ms, at most ~20% bigger than level 6
+
+
+def encode_png(rgb):
+    """An (H, W, 3) uint8 image as PNG bytes: 8-bit RGB, no row filters, zlib level 1.
+
+    Written out here because it is 2-3x faster than a general encoder at the same size
+    for our pictures (mostly flat colour): a PNG is a signature and three chunks, each
+    ``length, type, data, CRC-32``; the pixel data are the rows, each prefixed by its
+    filter type (0 = none), compressed with zlib.
+
+    >>> png = encode_png(np.zeros((2, 3, 3), dtype=np.uint8))
+    >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n", len(png) > 50
+    (True, True)
+    """
+    import struct
+    import zlib
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"encode_png: expected an (H, W, 3) uint8 image, got shape {rgb.shape}, dtype {rgb.dtype}")
+    H, W, _ = rgb.shape
+    rows = np.zeros((H, 1 + 3 * W), dtype=np.uint8)                  # column 0: filter type 0
+    rows[:, 1:] = rgb.reshape(H, 3 * W)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0)              # 8 bits, RGB, deflate, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_ZLIB_LEVEL)) + chunk(b"IEND", b""))
+
+
+# -- small tools for pictures that are updated in place
+
+class _TextLayer(Artist):
+    """Texts that do not change, drawn once into a transparent layer and pasted as one image.
+
+    In a live figure, a panel's numbers often sit on top of something that moves (a
+    window frame, the winners' marks). Drawn with the kept background they would end up
+    under the moving frame; drawn as animated texts they would cost ~0.2 ms each per
+    redraw. This artist is animated (so it is drawn over the moving parts, keeping the
+    texts on top as in the static picture), but it renders its texts only when one of them
+    changes, and otherwise blends the kept layer in with one ``draw_image``.
+    """
+
+    def __init__(self, texts):
+        super().__init__()
+        self.texts = list(texts)
+        for text in self.texts:
+            text.set_animated(True)      # out of the background ...
+            text._cnnlib_layer = self    # ... and drawn by this layer only (see animated_artists)
+        self.set_zorder(max((t.get_zorder() for t in self.texts), default=3))
+        self.set_animated(True)
+        self._key = self._pixels = None
+
+    def _state(self, renderer):
+        return (id(renderer), renderer.width, renderer.height, renderer.dpi,
+                tuple((t.get_text(), str(t.get_color()), t.get_visible(), tuple(t.get_position()),
+                       t.get_fontsize(), tuple(t.get_transform().get_matrix().ravel())) for t in self.texts))
+
+    def draw(self, renderer):
+        if not self.get_visible() or not self.texts:
+            return
+        key = self._state(renderer)
+        if key != self._key:
+            scratch = RendererAgg(int(renderer.width), int(renderer.height), renderer.dpi)
+            for text in self.texts:
+                text.draw(scratch)
+            pixels = np.asarray(scratch.buffer_rgba())
+            rows = np.flatnonzero(pixels[..., 3].any(axis=1))
+            if rows.size:
+                cols = np.flatnonzero(pixels[rows[0]:rows[-1] + 1, :, 3].any(axis=0))
+                r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+                self._pixels = (pixels[r0:r1, c0:c1][::-1].copy(), int(c0), int(renderer.height) - int(r1))
+            else:
+                self._pixels = None
+            self._key = key
+        if self._pixels is not None:
+            image, left, bottom = self._pixels
+            gc = renderer.new_gc()
+            renderer.draw_image(gc, left, bottom, image)
+            gc.restore()
+        self.stale = False
+
+
+def animated_artists(fig):
+    """The artists a live figure draws over its kept background, in drawing order: the
+    animated ones, except texts that a :class:`_TextLayer` draws."""
+    found = fig.findobj(lambda a: a.get_animated() and getattr(a, "_cnnlib_layer", None) is None)
+    return sorted(found, key=lambda a: a.get_zorder())
+
+
+def _animate(live, *artists):
+    """Mark artists that change on every update as animated (only in a live widget figure:
+    a static figure must draw everything the ordinary way)."""
+    if live:
+        for artist in artists:
+            artist.set_animated(True)
+
+
+def _set_text(text, value, **style):
+    """Change a Text only if something differs (a change to a non-animated artist makes the
+    whole figure redraw)."""
+    if text.get_text() != value:
+        text.set_text(value)
+    for name, v in style.items():
+        if getattr(text, f"get_{name}")() != v:
+            getattr(text, f"set_{name}")(v)
+
+
+def _set_image(im, values, clim):
+    """New values for an ``imshow`` image: data, colour limits and, if the shape changed, extent."""
+    old = im.get_array()
+    floats = np.issubdtype(np.asarray(values).dtype, np.floating)
+    if old.shape != values.shape or not np.array_equal(np.ma.getdata(old), np.ma.getdata(values), equal_nan=floats) \
+            or not np.array_equal(np.ma.getmaskarray(old), np.ma.getmaskarray(values)):
+        im.set_data(values)
+    if values.shape[:2] != old.shape[:2]:
+        H, W = values.shape[:2]
+        im.set_extent((-0.5, W - 0.5, H - 0.5, -0.5))
+    if tuple(im.get_clim()) != tuple(clim):
+        im.set_clim(*clim)
+
+
+def _no_ticks(ax):
+    """No ticks, no tick labels, no axis labels: an image panel. Hiding the axes' x and y
+    axis objects draws the same pixels as empty tick lists, and skips measuring them."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.xaxis.set_visible(False)
+    ax.yaxis.set_visible(False)
+
+
+def _empty_axes(ax):
+    """Remove what was drawn in ``ax`` and undo the settings drawing changes (limits,
+    aspect, axis off): like ``ax.clear()``, which costs ten times more (it rebuilds the
+    ticks)."""
+    for artist in (*ax.images, *ax.lines, *ax.patches, *ax.collections, *ax.texts):
+        artist.remove()
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    ax.set_aspect("auto")
+    ax.set_axis_on()
+    ax.set_autoscale_on(True)
+    ax.relim()
+
+
+COLORBAR_LABEL_ROOM = 0.3   # inches a live figure keeps free right of its colour bar's labels
+
+
+def _reserve_right(fig, inches):
+    """Move the subplots' right edge left by ``inches``: a live figure is laid out once, for
+    its first labels, so we keep room for longer ones later."""
+    fig.subplots_adjust(right=fig.subplotpars.right - inches / fig.get_figwidth())
+
+
+def _finite_limit(values):
+    """The largest |value| among the finite ones (1 when there are none or all are 0)."""
+    finite = values[np.isfinite(values)]
+    limit = float(np.abs(finite).max()) if finite.size else 1.0
+    return limit or 1.0
+
+
+class _CellNumbers:
+    """The numbers written into the cells of an image: one Text per cell, updated in place.
+
+    A cell whose value is not finite shows nothing; a strong value (``|v| > 0.6 limit``,
+    or ``v > 0.6 limit`` when ``signed=False``) is written in white, the others in black.
+    """
+
+    def __init__(self, ax, shape, *, fontsize=8, live=False):
+        self.texts = [[ax.text(c, r, "", ha="center", va="center", fontsize=fontsize) for c in range(shape[1])]
+                      for r in range(shape[0])]
+        _animate(live, *(t for row in self.texts for t in row))
+
+    def update(self, values, *, fmt, limit, signed=True):
+        for (r, c), v in np.ndenumerate(values):
+            text = self.texts[r][c]
+            if np.isfinite(v):
+                strong = abs(v) > 0.6 * limit if signed else v > 0.6 * limit
+                _set_text(text, _format_value(v + 0.0, fmt), color="white" if strong else "black", visible=True)
+            elif text.get_visible():
+                text.set_visible(False)
+
+    def remove(self):
+        for row in self.texts:
+            for text in row:
+                text.remove()
 
 
 def _new_axes(ax, figsize):
@@ -84,7 +386,8 @@ def plot_digit_grid(images, labels=None, *, n_cols=10, title=None, cell_size=0.9
 # cnnlib.widgets draw with these same functions, so the static picture and the live one
 # always agree.
 __all__ += ["plot_unit_weights", "plot_convolution", "plot_sliding_window", "plot_conv_geometry",
-            "plot_pooling"]
+            "plot_pooling", "ConvolutionPicture", "SlidingWindowPicture",
+            "ConvGeometryPicture", "PoolingPicture"]
 
 MAX_ANNOTATED_CELLS = 12  # write the numbers into the cells only up to 12x12: larger is unreadable
 
@@ -161,18 +464,55 @@ def plot_convolution(image, kernel, feature_map, *, titles=None, figsize=(9, 3))
     centred on 0, because their sign matters: red = positive response, blue = negative.
     The kernel's numbers are written into its cells when it is small.
     """
-    image = _as_2d("plot_convolution", "image", image)
-    kernel = _as_2d("plot_convolution", "kernel", kernel)
-    feature_map = _as_2d("plot_convolution", "feature_map", feature_map)
-    titles = titles or (f"input {image.shape[0]}x{image.shape[1]}",
-                        f"kernel {kernel.shape[0]}x{kernel.shape[1]}",
-                        f"feature map {feature_map.shape[0]}x{feature_map.shape[1]}")
-    fig, axes = plt.subplots(1, 3, figsize=figsize, gridspec_kw={"width_ratios": [1, 0.75, 1.2]})
-    show_image(image, ax=axes[0], title=titles[0])
-    _symmetric_image(axes[1], kernel, titles[1], annotate=max(kernel.shape) <= 7, fmt="{:.3g}", fontsize=9)
-    _symmetric_image(axes[2], feature_map, titles[2], colorbar=True)
-    fig.tight_layout()
-    return fig
+    return ConvolutionPicture(plt.figure(figsize=figsize), image, kernel, feature_map, titles=titles).fig
+
+
+class ConvolutionPicture:
+    """What :func:`plot_convolution` draws, kept so that an explorer can redraw it in place.
+
+    ``ConvolutionPicture(fig, image, kernel, feature_map)`` draws into ``fig`` and lays it
+    out once; :meth:`update` shows new arrays of the same shapes with the same artists.
+    With ``live=True`` (a :func:`widget_figure`) the kernel and feature-map panels, which
+    change with every kernel edit, are animated (see :mod:`cnnlib.widgets`).
+    """
+
+    def __init__(self, fig, image, kernel, feature_map, *, titles=None, live=False):
+        self.fig = fig
+        ax_in, ax_k, ax_fm = self.axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 0.75, 1.2]})
+        image, kernel, feature_map = self._check(image, kernel, feature_map)
+        self.input_image = ax_in.imshow(image, cmap="gray", interpolation="nearest")
+        self.kernel_image = ax_k.imshow(kernel, cmap="RdBu_r", interpolation="nearest")
+        self.kernel_numbers = _CellNumbers(ax_k, kernel.shape, fontsize=9) if max(kernel.shape) <= 7 else None
+        self.map_image = ax_fm.imshow(feature_map, cmap="RdBu_r", interpolation="nearest")
+        colorbar = fig.colorbar(self.map_image, ax=ax_fm, fraction=0.046, pad=0.04)
+        for ax in self.axes:
+            _no_ticks(ax)
+            ax.set_title(" ", fontsize=9)
+        self.update(image, kernel, feature_map, titles=titles)
+        fig.tight_layout()
+        if live:    # room for wider colour-bar labels than the first ones ("-0.75" after "2")
+            _reserve_right(fig, COLORBAR_LABEL_ROOM)
+        _animate(live, ax_k, ax_fm, colorbar.ax)
+
+    @staticmethod
+    def _check(image, kernel, feature_map):
+        return (_as_2d("plot_convolution", "image", image), _as_2d("plot_convolution", "kernel", kernel),
+                _as_2d("plot_convolution", "feature_map", feature_map))
+
+    def update(self, image, kernel, feature_map, *, titles=None):
+        image, kernel, feature_map = self._check(image, kernel, feature_map)
+        titles = titles or (f"input {image.shape[0]}x{image.shape[1]}",
+                            f"kernel {kernel.shape[0]}x{kernel.shape[1]}",
+                            f"feature map {feature_map.shape[0]}x{feature_map.shape[1]}")
+        _set_image(self.input_image, image, (image.min(), image.max()))   # as imshow scales it
+        limit = _finite_limit(kernel)
+        _set_image(self.kernel_image, np.ma.masked_invalid(kernel), (-limit, limit))
+        if self.kernel_numbers is not None:
+            self.kernel_numbers.update(kernel, fmt="{:.3g}", limit=limit)
+        limit = _finite_limit(feature_map)
+        _set_image(self.map_image, np.ma.masked_invalid(feature_map), (-limit, limit))
+        for ax, title in zip(self.axes, titles):
+            _set_text(ax.title, title)
 
 
 def plot_sliding_window(image, kernel, step, *, stride=1):
@@ -189,41 +529,83 @@ def plot_sliding_window(image, kernel, step, *, stride=1):
     -----
     .. math:: \\text{out}[i, j] = \\sum_{p, q} \\text{image}[i s + p, j s + q] \\; \\text{kernel}[p, q]
     """
-    image = _as_2d("plot_sliding_window", "image", image)
-    kernel = _as_2d("plot_sliding_window", "kernel", kernel)
-    from cnnlib.ops import conv_output_size
-    KH, KW = kernel.shape
-    H_out = conv_output_size(image.shape[0], KH, stride)
-    W_out = conv_output_size(image.shape[1], KW, stride)
-    if not 0 <= step < H_out * W_out:
-        raise ValueError(f"plot_sliding_window: step must be in [0, {H_out * W_out - 1}], got {step}")
-    i, j = divmod(int(step), W_out)
-    window = image[i * stride:i * stride + KH, j * stride:j * stride + KW]
-    products = window * kernel
-    output = np.full((H_out, W_out), np.nan)
-    for k in range(step + 1):
-        r, c = divmod(k, W_out)
-        output[r, c] = np.sum(image[r * stride:r * stride + KH, c * stride:c * stride + KW] * kernel)
+    return SlidingWindowPicture(plt.figure(figsize=(10, 3.6)), image, kernel, step, stride=stride).fig
 
-    small = max(image.shape) <= MAX_ANNOTATED_CELLS
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.2, 0.8, 1]})
-    show_image(image, ax=axes[0], title=f"input {image.shape[0]}x{image.shape[1]}, window at row {i * stride}, "
-                                        f"col {j * stride}", cmap="Greys")
-    if small:
-        _annotate(axes[0], image, fmt="{:.2g}", limit=float(np.abs(image).max()) or 1.0)
-    axes[0].add_patch(plt.Rectangle((j * stride - 0.5, i * stride - 0.5), KW, KH, fill=False,
-                                    edgecolor="tab:orange", linewidth=3))
-    _symmetric_image(axes[1], products, f"window × kernel\nsum = {products.sum():.3g}")
-    if max(kernel.shape) <= 5:    # each cell: input × weight = product
-        limit = float(np.abs(products).max()) or 1.0
-        for (r, c), v in np.ndenumerate(products):
-            axes[1].text(c, r, f"{window[r, c]:.3g} × {kernel[r, c]:.3g}\n= {v + 0.0:.3g}", ha="center",
-                         va="center", fontsize=8, color="white" if abs(v) > 0.6 * limit else "black")
-    _symmetric_image(axes[2], output, f"output {H_out}x{W_out}: out[{i}, {j}] = {output[i, j]:.3g}",
-                     annotate=max(H_out, W_out) <= MAX_ANNOTATED_CELLS, fmt="{:.3g}")
-    axes[2].add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:orange", linewidth=3))
-    fig.tight_layout()
-    return fig
+
+class SlidingWindowPicture:
+    """What :func:`plot_sliding_window` draws, kept so that a stepper can move the window in place.
+
+    :meth:`update` takes the new step. With ``live=True`` the input panel (with its
+    numbers) is drawn once; only its title, the window frame and the other two panels
+    are redrawn per step.
+    """
+
+    def __init__(self, fig, image, kernel, step, *, stride=1, live=False):
+        from cnnlib.ops import conv_output_size
+        self.fig = fig
+        self.image = image = _as_2d("plot_sliding_window", "image", image)
+        self.kernel = kernel = _as_2d("plot_sliding_window", "kernel", kernel)
+        self.stride = stride
+        KH, KW = kernel.shape
+        self.H_out = conv_output_size(image.shape[0], KH, stride)
+        self.W_out = conv_output_size(image.shape[1], KW, stride)
+        ax_in, ax_prod, ax_out = self.axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 0.8, 1]})
+        show_image(image, ax=ax_in, title=" ", cmap="Greys")
+        if max(image.shape) <= MAX_ANNOTATED_CELLS:
+            _CellNumbers(ax_in, image.shape).update(image, fmt="{:.2g}", limit=float(np.abs(image).max()) or 1.0)
+        self.window_box = ax_in.add_patch(plt.Rectangle((-0.5, -0.5), KW, KH, fill=False, edgecolor="tab:orange",
+                                                        linewidth=3))
+        self.products_image = ax_prod.imshow(np.zeros((KH, KW)), cmap="RdBu_r", interpolation="nearest")
+        self.products_texts = None
+        if max(kernel.shape) <= 5:    # each cell: input × weight = product
+            self.products_texts = [ax_prod.text(c, r, "", ha="center", va="center", fontsize=8)
+                                   for r in range(KH) for c in range(KW)]
+        self.output_image = ax_out.imshow(np.zeros((self.H_out, self.W_out)), cmap="RdBu_r", interpolation="nearest")
+        self.output_numbers = (_CellNumbers(ax_out, (self.H_out, self.W_out))
+                               if max(self.H_out, self.W_out) <= MAX_ANNOTATED_CELLS else None)
+        self.output_box = ax_out.add_patch(plt.Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="tab:orange",
+                                                         linewidth=3))
+        for ax in (ax_prod, ax_out):
+            _no_ticks(ax)
+            ax.set_title(" ", fontsize=9)
+        _no_ticks(ax_in)
+        self.update(step)
+        fig.tight_layout()
+        _animate(live, ax_in.title, self.window_box, ax_prod, ax_out, *ax_in.spines.values())
+
+    def update(self, step):
+        image, kernel, stride = self.image, self.kernel, self.stride
+        KH, KW = kernel.shape
+        H_out, W_out = self.H_out, self.W_out
+        if not 0 <= step < H_out * W_out:
+            raise ValueError(f"plot_sliding_window: step must be in [0, {H_out * W_out - 1}], got {step}")
+        i, j = divmod(int(step), W_out)
+        window = image[i * stride:i * stride + KH, j * stride:j * stride + KW]
+        products = window * kernel
+        output = np.full((H_out, W_out), np.nan)
+        for k in range(step + 1):
+            r, c = divmod(k, W_out)
+            output[r, c] = np.sum(image[r * stride:r * stride + KH, c * stride:c * stride + KW] * kernel)
+
+        ax_in, ax_prod, ax_out = self.axes
+        _set_text(ax_in.title, f"input {image.shape[0]}x{image.shape[1]}, window at row {i * stride}, "
+                               f"col {j * stride}")
+        self.window_box.set_xy((j * stride - 0.5, i * stride - 0.5))
+        limit = _finite_limit(products)
+        _set_image(self.products_image, products, (-limit, limit))
+        _set_text(ax_prod.title, f"window × kernel\nsum = {products.sum():.3g}")
+        if self.products_texts is not None:
+            limit = float(np.abs(products).max()) or 1.0
+            for text, (r, c) in zip(self.products_texts, np.ndindex(KH, KW)):
+                v = products[r, c]
+                _set_text(text, f"{window[r, c]:.3g} × {kernel[r, c]:.3g}\n= {v + 0.0:.3g}",
+                          color="white" if abs(v) > 0.6 * limit else "black")
+        limit = _finite_limit(output)
+        _set_image(self.output_image, np.ma.masked_invalid(output), (-limit, limit))
+        if self.output_numbers is not None:
+            self.output_numbers.update(output, fmt="{:.3g}", limit=limit)
+        _set_text(ax_out.title, f"output {H_out}x{W_out}: out[{i}, {j}] = {output[i, j]:.3g}")
+        self.output_box.set_xy((j - 0.5, i - 0.5))
 
 
 def plot_conv_geometry(size, kernel_size, padding=0, stride=1):
@@ -234,66 +616,115 @@ def plot_conv_geometry(size, kernel_size, padding=0, stride=1):
     and columns no window reaches (dropped by the floor in the formula) are shaded red.
     When the kernel does not fit, the picture says so instead of an output grid.
     """
-    from cnnlib.ops import conv_output_size
-    P = size + 2 * padding
-    fits = P >= kernel_size
-    out = conv_output_size(size, kernel_size, stride, padding) if fits else 0
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4), gridspec_kw={"width_ratios": [1.4, 1]})
-    ax = axes[0]
-    cell = np.ones((P, P))                                    # 1 = input
-    cell[:padding, :] = cell[-padding or P:, :] = 0.6           # padding rows
-    cell[:, :padding] = cell[:, -padding or P:] = 0.6           # padding columns
-    covered = (out - 1) * stride + kernel_size if fits else 0   # how far the windows reach
-    if fits and covered < P:
-        cell[covered:, :] = np.where(cell[covered:, :] == 1, 0.85, cell[covered:, :])
-        cell[:, covered:] = np.where(cell[:, covered:] == 1, 0.85, cell[:, covered:])
-    colours = np.zeros((P, P, 3))
-    colours[cell == 1] = (1, 1, 1)
-    colours[cell == 0.6] = (0.78, 0.78, 0.78)
-    colours[cell == 0.85] = (1.0, 0.8, 0.8)
-    ax.imshow(colours, interpolation="nearest")
-    ax.hlines(np.arange(-0.5, P, 1), -0.5, P - 0.5, color="0.5", linewidth=0.5)
-    ax.vlines(np.arange(-0.5, P, 1), -0.5, P - 0.5, color="0.5", linewidth=0.5)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(f"input {size}x{size} + padding {padding} = {P}x{P}, kernel {kernel_size}x{kernel_size}, "
-                 f"stride {stride}", fontsize=9)
-    if fits:
-        centres = np.arange(out) * stride + (kernel_size - 1) / 2
-        cx, cy = np.meshgrid(centres, centres)
-        ax.plot(cx.ravel(), cy.ravel(), "o", color="tab:blue", markersize=4)
-        last = (out - 1) * stride
-        ax.add_patch(plt.Rectangle((-0.5, -0.5), kernel_size, kernel_size, fill=False,
-                                   edgecolor="tab:orange", linewidth=3, label="first window"))
-        ax.add_patch(plt.Rectangle((last - 0.5, last - 0.5), kernel_size, kernel_size, fill=False,
-                                   edgecolor="tab:purple", linewidth=2, linestyle="--", label="last window"))
-        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.02), ncol=2, fontsize=8, frameon=False)
-    else:   # show the kernel hanging over the edge
-        ax.add_patch(plt.Rectangle((-0.5, -0.5), kernel_size, kernel_size, fill=False, edgecolor="tab:red",
-                                   linewidth=2, linestyle="--", label="kernel (does not fit)"))
-        ax.set_xlim(-0.6, kernel_size - 0.4)
-        ax.set_ylim(kernel_size - 0.4, -0.6)
-        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.02), fontsize=8, frameon=False)
-    ax = axes[1]
-    formula = (f"$H_{{out}} = \\lfloor ({size} + 2 \\cdot {padding} - {kernel_size}) / {stride} \\rfloor + 1$")
-    if fits:
-        ax.imshow(np.full((out, out, 3), 0.93), interpolation="nearest")
-        for t in np.arange(-0.5, out, 1):
-            ax.axhline(t, color="0.4", linewidth=0.8)
-            ax.axvline(t, color="0.4", linewidth=0.8)
-        cx, cy = np.meshgrid(np.arange(out), np.arange(out))
-        ax.plot(cx.ravel(), cy.ravel(), "o", color="tab:blue", markersize=4)   # one per window
+    return ConvGeometryPicture(plt.figure(figsize=(9, 4.4)), size, kernel_size, padding, stride).fig
+
+
+class ConvGeometryPicture:
+    """What :func:`plot_conv_geometry` draws, kept so that an explorer can redraw it in place.
+
+    The constructor makes every artist both states need (the kernel fits / does not fit)
+    and :meth:`update` moves, resizes, shows and hides them: no new axes, no new layout.
+    """
+
+    def __init__(self, fig, size, kernel_size, padding=0, stride=1):
+        from matplotlib.collections import LineCollection
+        from matplotlib.legend import Legend
+        self.fig = fig
+        ax, ax_out = self.axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
+        # left: the padded input, its grid, the window centres and the first / last window
+        self.input_image = ax.imshow(np.ones((1, 1, 3)), interpolation="nearest")
+        self.input_grid = [ax.add_collection(LineCollection([], colors="0.5", linewidths=0.5)) for _ in range(2)]
+        self.centres, = ax.plot([], [], "o", color="tab:blue", markersize=4)
+        self.first = ax.add_patch(plt.Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="tab:orange",
+                                                linewidth=3, label="first window"))
+        self.last = ax.add_patch(plt.Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="tab:purple",
+                                               linewidth=2, linestyle="--", label="last window"))
+        self.overhang = ax.add_patch(plt.Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="tab:red",
+                                                   linewidth=2, linestyle="--", label="kernel (does not fit)"))
+        legend = dict(loc="upper left", bbox_to_anchor=(0, -0.02), fontsize=8, frameon=False)
+        self.windows_legend = ax.add_artist(Legend(ax, [self.first, self.last], ["first window", "last window"],
+                                                   ncol=2, **legend))
+        self.overhang_legend = ax.add_artist(Legend(ax, [self.overhang], ["kernel (does not fit)"], **legend))
+        for box in (self.windows_legend, self.overhang_legend):
+            box.set_clip_on(False)      # add_artist clips to the axes; the legends sit below them
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"output {out}x{out}\n{formula} = {out}", fontsize=9)
-    else:
-        ax.axis("off")
-        ax.text(0.5, 0.5, f"The kernel ({kernel_size}) does not fit:\nthe padded input is only {P} wide.\n"
-                          f"Add padding or use a smaller kernel.", ha="center", va="center",
-                fontsize=10, color="tab:red", transform=ax.transAxes)
-        ax.set_title("no output", fontsize=9)
-    fig.tight_layout()
-    return fig
+        ax.set_title(" ", fontsize=9)
+        # right: the output grid, one dot per window; or why there is none
+        self.output_image = ax_out.imshow(np.full((1, 1, 3), 0.93), interpolation="nearest")
+        self.output_grid = ax_out.add_collection(LineCollection([], colors="0.4", linewidths=0.8))
+        self.output_dots, = ax_out.plot([], [], "o", color="tab:blue", markersize=4)   # one per window
+        self.no_output = ax_out.text(0.5, 0.5, "", ha="center", va="center", fontsize=10, color="tab:red",
+                                     transform=ax_out.transAxes)
+        ax_out.set_xticks([])
+        ax_out.set_yticks([])
+        ax_out.set_title(" ", fontsize=9)
+        self.update(size, kernel_size, padding, stride)
+        fig.tight_layout()
+
+    def update(self, size, kernel_size, padding=0, stride=1):
+        from cnnlib.ops import conv_output_size
+        P = size + 2 * padding
+        fits = P >= kernel_size
+        out = conv_output_size(size, kernel_size, stride, padding) if fits else 0
+        ax, ax_out = self.axes
+        cell = np.ones((P, P))                                      # 1 = input
+        cell[:padding, :] = cell[-padding or P:, :] = 0.6           # padding rows
+        cell[:, :padding] = cell[:, -padding or P:] = 0.6           # padding columns
+        covered = (out - 1) * stride + kernel_size if fits else 0   # how far the windows reach
+        if fits and covered < P:
+            cell[covered:, :] = np.where(cell[covered:, :] == 1, 0.85, cell[covered:, :])
+            cell[:, covered:] = np.where(cell[:, covered:] == 1, 0.85, cell[:, covered:])
+        colours = np.zeros((P, P, 3))
+        colours[cell == 1] = (1, 1, 1)
+        colours[cell == 0.6] = (0.78, 0.78, 0.78)
+        colours[cell == 0.85] = (1.0, 0.8, 0.8)
+        _set_image(self.input_image, colours, self.input_image.get_clim())
+        edges = np.arange(-0.5, P, 1)
+        self.input_grid[0].set_segments([[(-0.5, t), (P - 0.5, t)] for t in edges])    # rows
+        self.input_grid[1].set_segments([[(t, -0.5), (t, P - 0.5)] for t in edges])    # columns
+        _set_text(ax.title, f"input {size}x{size} + padding {padding} = {P}x{P}, kernel {kernel_size}x{kernel_size}, "
+                            f"stride {stride}")
+        for artist, shown in ((self.centres, fits), (self.first, fits), (self.last, fits),
+                              (self.windows_legend, fits), (self.overhang, not fits),
+                              (self.overhang_legend, not fits)):
+            artist.set_visible(shown)
+        if fits:
+            centres = np.arange(out) * stride + (kernel_size - 1) / 2
+            cx, cy = np.meshgrid(centres, centres)
+            self.centres.set_data(cx.ravel(), cy.ravel())
+            last = (out - 1) * stride
+            self.first.set_bounds(-0.5, -0.5, kernel_size, kernel_size)
+            self.last.set_bounds(last - 0.5, last - 0.5, kernel_size, kernel_size)
+            ax.set_xlim(-0.5, P - 0.5)
+            ax.set_ylim(P - 0.5, -0.5)
+        else:   # show the kernel hanging over the edge
+            self.overhang.set_bounds(-0.5, -0.5, kernel_size, kernel_size)
+            ax.set_xlim(-0.6, kernel_size - 0.4)
+            ax.set_ylim(kernel_size - 0.4, -0.6)
+
+        formula = (f"$H_{{out}} = \\lfloor ({size} + 2 \\cdot {padding} - {kernel_size}) / {stride} \\rfloor + 1$")
+        for artist in (self.output_image, self.output_grid, self.output_dots):
+            artist.set_visible(fits)
+        self.no_output.set_visible(not fits)
+        if fits:
+            ax_out.set_axis_on()
+            ax_out.set_aspect("equal")
+            _set_image(self.output_image, np.full((out, out, 3), 0.93), self.output_image.get_clim())
+            edges = np.arange(-0.5, out, 1)
+            self.output_grid.set_segments([[(-0.5, t), (out - 0.5, t)] for t in edges]
+                                          + [[(t, -0.5), (t, out - 0.5)] for t in edges])
+            cx, cy = np.meshgrid(np.arange(out), np.arange(out))
+            self.output_dots.set_data(cx.ravel(), cy.ravel())
+            ax_out.set_xlim(-0.5, out - 0.5)
+            ax_out.set_ylim(out - 0.5, -0.5)
+            _set_text(ax_out.title, f"output {out}x{out}\n{formula} = {out}")
+        else:
+            ax_out.set_axis_off()
+            ax_out.set_aspect("auto")
+            _set_text(self.no_output, f"The kernel ({kernel_size}) does not fit:\nthe padded input is only {P} "
+                                      f"wide.\nAdd padding or use a smaller kernel.")
+            _set_text(ax_out.title, "no output")
 
 
 def plot_pooling(x, *, kernel_size=2, stride=None, mode="max", title=None):
@@ -302,49 +733,108 @@ def plot_pooling(x, *, kernel_size=2, stride=None, mode="max", title=None):
     Each window is outlined; for max pooling, the input that won each window (the first
     maximum in row-major order, as cnnlib picks it) is marked with a red square.
     """
-    from cnnlib import ops
-    x = _as_2d("plot_pooling", "x", x)
-    if mode not in ("max", "average"):
-        raise ValueError(f"plot_pooling: mode must be 'max' or 'average', got {mode!r}")
-    stride = kernel_size if stride is None else stride
-    forward = ops.maxpool2d_forward if mode == "max" else ops.avgpool2d_forward
-    out, cache = forward(x[None, None], kernel_size=kernel_size, stride=stride)
-    out = out[0, 0]
-    H_out, W_out = out.shape
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), gridspec_kw={"width_ratios": [x.shape[1], max(W_out, 4)]})
-    limit = float(np.abs(x).max()) or 1.0
-    signed = x.min() < 0
-    cmap, vmin = ("RdBu_r", -limit) if signed else ("Greys", 0)
-    for ax, values, panel_title in ((axes[0], x, f"input {x.shape[0]}x{x.shape[1]}"),
-                                    (axes[1], out, f"{mode} pool {kernel_size}x{kernel_size}, stride {stride}: "
-                                                   f"{H_out}x{W_out}")):
-        ax.imshow(values, cmap=cmap, vmin=vmin, vmax=limit, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(panel_title, fontsize=9)
-        if max(values.shape) <= MAX_ANNOTATED_CELLS:
-            _annotate(ax, values, fmt="{:.3g}", limit=limit)
-    colours = plt.get_cmap("tab10")
-    small = max(x.shape) <= MAX_ANNOTATED_CELLS
-    for i in range(H_out):
-        for j in range(W_out):
-            colour = colours((i * W_out + j) % 10) if stride < kernel_size else "tab:orange"
-            axes[0].add_patch(plt.Rectangle((j * stride - 0.5, i * stride - 0.5), kernel_size, kernel_size,
-                                            fill=False, edgecolor=colour if small else "0.55",
-                                            linewidth=1.5 if small else 0.5))
-    if mode == "max":
-        winner = cache[1][0, 0]
-        p, q = np.divmod(winner.astype(int), kernel_size)
-        rows = np.arange(H_out)[:, None] * stride + p
-        cols = np.arange(W_out)[None, :] * stride + q
+    return PoolingPicture(plt.figure(figsize=(9, 4.2)), x, kernel_size=kernel_size, stride=stride, mode=mode,
+                          title=title).fig
+
+
+class PoolingPicture:
+    """What :func:`plot_pooling` draws, kept so that an explorer can redraw it in place.
+
+    :meth:`update` takes a new kernel size, stride and mode. With ``live=True`` the input
+    panel and its numbers are drawn once; the windows, the winners and the whole output
+    panel are animated. The output panel's width follows the output's width, as in the
+    static picture, but the input panel stays where it was first laid out (moving it would
+    mean drawing all its numbers again).
+    """
+
+    def __init__(self, fig, x, *, kernel_size=2, stride=None, mode="max", title=None, live=False):
+        from matplotlib.collections import PolyCollection
+        from matplotlib.legend import Legend
+        self.fig, self.live = fig, live
+        self.x = x = _as_2d("plot_pooling", "x", x)
+        H_out, W_out = self._output(kernel_size, stride, mode)[0].shape
+        self.gridspec = fig.add_gridspec(1, 2, width_ratios=[x.shape[1], max(W_out, 4)])
+        ax_in, ax_out = self.axes = [fig.add_subplot(self.gridspec[0, k]) for k in range(2)]
+        self.limit = limit = float(np.abs(x).max()) or 1.0
+        signed = x.min() < 0
+        cmap, vmin = ("RdBu_r", -limit) if signed else ("Greys", 0)
+        self.small = small = max(x.shape) <= MAX_ANNOTATED_CELLS
+        ax_in.imshow(x, cmap=cmap, vmin=vmin, vmax=limit, interpolation="nearest")
+        if small:
+            numbers = _CellNumbers(ax_in, x.shape)
+            numbers.update(x, fmt="{:.3g}", limit=limit)
+            if live:    # on top of the moving windows, but rendered once
+                ax_in.add_artist(_TextLayer(t for row in numbers.texts for t in row))
+        self.output_image = ax_out.imshow(np.zeros((H_out, W_out)), cmap=cmap, vmin=vmin, vmax=limit,
+                                          interpolation="nearest")
+        self.output_numbers = None
+        for ax in self.axes:
+            _no_ticks(ax)
+            ax.set_title(" ", fontsize=9)
+        _set_text(ax_in.title, f"input {x.shape[0]}x{x.shape[1]}")
+        self.windows = ax_in.add_collection(PolyCollection([], closed=True, facecolors="none",
+                                                           linewidths=1.5 if small else 0.5, joinstyle="miter"))
         size = max(3, 120 / max(x.shape))
-        axes[0].plot(cols.ravel(), rows.ravel(), "s", markerfacecolor="none", markeredgecolor="red",
-                     markeredgewidth=1.5 if small else 0.8, markersize=size, label="winner")
-        axes[0].legend(loc="upper left", bbox_to_anchor=(0, -0.01), fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+        self.winners, = ax_in.plot([], [], "s", markerfacecolor="none", markeredgecolor="red",
+                                   markeredgewidth=1.5 if small else 0.8, markersize=size, label="winner")
+        self.legend = ax_in.add_artist(Legend(ax_in, [self.winners], ["winner"], loc="upper left",
+                                              bbox_to_anchor=(0, -0.01), fontsize=8, frameon=False))
+        self.legend.set_clip_on(False)          # add_artist clips to the axes; the legend sits below them
+        if title:
+            fig.suptitle(title, fontsize=10)
+        self.update(kernel_size, stride, mode)
+        if live:   # lay out for both modes: the legend's room stays reserved
+            self.legend.set_visible(True)
+        fig.tight_layout()
+        self.legend.set_visible(mode == "max")
+        self.input_slot_right = ax_in.get_position().x1
+        _animate(live, self.windows, self.winners, ax_out, *ax_in.spines.values())   # frame over the windows
+
+    def _output(self, kernel_size, stride, mode):
+        from cnnlib import ops
+        if mode not in ("max", "average"):
+            raise ValueError(f"plot_pooling: mode must be 'max' or 'average', got {mode!r}")
+        stride = kernel_size if stride is None else stride
+        forward = ops.maxpool2d_forward if mode == "max" else ops.avgpool2d_forward
+        out, cache = forward(self.x[None, None], kernel_size=kernel_size, stride=stride)
+        return out[0, 0], cache, stride
+
+    def update(self, kernel_size=2, stride=None, mode="max"):
+        out, cache, stride = self._output(kernel_size, stride, mode)
+        x, small, limit = self.x, self.small, self.limit
+        H_out, W_out = out.shape
+        ax_in, ax_out = self.axes
+        if self.live and self.output_image.get_array().shape[1] != W_out:
+            # The output panel's slot, as the static picture's grid would give it, but never
+            # reaching into the input panel's (which stays put).
+            self.gridspec.set_width_ratios([x.shape[1], max(W_out, 4)])
+            slot = self.gridspec[0, 1].get_position(self.fig)
+            left = max(slot.x0, self.input_slot_right + 0.02)
+            ax_out.set_position([left, slot.y0, slot.x1 - left, slot.height])
+        shape_changed = self.output_image.get_array().shape != out.shape
+        _set_image(self.output_image, out, self.output_image.get_clim())
+        if shape_changed and self.output_numbers is not None:
+            self.output_numbers.remove()
+            self.output_numbers = None
+        if max(out.shape) <= MAX_ANNOTATED_CELLS:
+            if self.output_numbers is None:
+                self.output_numbers = _CellNumbers(ax_out, out.shape)
+            self.output_numbers.update(out, fmt="{:.3g}", limit=limit)
+        _set_text(ax_out.title, f"{mode} pool {kernel_size}x{kernel_size}, stride {stride}: {H_out}x{W_out}")
+        colours = plt.get_cmap("tab10")
+        corners = np.array([(0, 0), (1, 0), (1, 1), (0, 1)]) * kernel_size - 0.5         # (4, 2) x, y
+        self.windows.set_verts([corners + (j * stride, i * stride) for i in range(H_out) for j in range(W_out)])
+        self.windows.set_edgecolor([(colours((i * W_out + j) % 10) if stride < kernel_size else "tab:orange")
+                                    if small else "0.55" for i in range(H_out) for j in range(W_out)])
+        self.winners.set_visible(mode == "max")
+        if mode == "max":
+            winner = cache[1][0, 0]
+            p, q = np.divmod(winner.astype(int), kernel_size)
+            rows = np.arange(H_out)[:, None] * stride + p
+            cols = np.arange(W_out)[None, :] * stride + q
+            self.winners.set_data(cols.ravel(), rows.ravel())
+        if self.legend.get_visible() != (mode == "max"):
+            self.legend.set_visible(mode == "max")
 
 
 # ============================================================================ lessons 4-5

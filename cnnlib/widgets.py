@@ -12,7 +12,26 @@ The contract
   label (and the previous picture stays). After each successful redraw, ``status`` reads
   ``"drawn #k"``; browser tests wait for that marker rather than for pixels to change.
 * ``explorer.draw_count`` and ``explorer.last_draw_seconds`` let benchmarks measure how
-  fast a slider responds.
+  fast a slider responds (``benchmarks/bench_widgets.py``; the target is about 100 ms).
+
+Fast redraws
+------------
+Making a matplotlib figure is slow (creating axes and laying them out cost more than
+drawing them), so an explorer builds its figure once and then only changes what moved:
+
+* :meth:`Explorer.build_figure` makes the figure (with :func:`cnnlib.viz.widget_figure`,
+  usually through one of :mod:`cnnlib.viz`'s ``*Picture`` classes, the same code that
+  draws the lesson's static picture) and lays it out once;
+* :meth:`Explorer.update_figure` changes its artists for the current control values;
+* :meth:`Explorer.figure_key` says what the layout depends on (say, the number of
+  channels): when it changes, the figure is built again.
+
+Artists that change on most moves are marked ``animated``: the rest of the figure is
+drawn once and kept as a background, and each redraw pastes the background and draws
+only the animated artists on top (matplotlib's "blitting"). When anything that is not
+animated changes, matplotlib marks the figure stale and we draw it all again, so a
+forgotten mark costs time, never a wrong picture. Explorers that only implement
+:meth:`Explorer.figure` (a new figure per change) still work, slowly.
 """
 import base64
 import time
@@ -21,7 +40,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import Image
 
-from cnnlib.viz import figure_to_png
+from cnnlib.viz import animated_artists, canvas_to_png, figure_to_png
 
 __all__ = ["Explorer"]
 
@@ -30,8 +49,22 @@ class Explorer:
     """Base class: a row of controls above a picture and a status line.
 
     Subclasses build their controls, call ``super().__init__(controls)``, and implement
-    :meth:`figure`, which returns a new matplotlib figure for the current control values.
-    Every control's ``value`` change triggers a redraw.
+    either :meth:`build_figure` and :meth:`update_figure` (a figure built once and
+    updated in place: fast) or :meth:`figure` (a new figure per change: slow). Every
+    control's ``value`` change triggers a redraw.
+
+    Attributes
+    ----------
+    fig : Figure or None
+        The live figure of an explorer that updates in place (the same object from one
+        redraw to the next, until :meth:`figure_key` changes).
+    draw_count : int
+        Pictures drawn so far; ``status`` reads ``"drawn #<draw_count>"``.
+    full_draw_count : int
+        How many of them had to draw the whole figure; the others drew only the
+        animated artists over the kept background.
+    last_draw_seconds : float
+        Wall time of the last redraw.
     """
 
     def __init__(self, controls, *, title=None, observe=True):
@@ -39,7 +72,12 @@ class Explorer:
         self.out = widgets.Output()
         self.status = widgets.Label(value="")
         self.draw_count = 0
+        self.full_draw_count = 0
         self.last_draw_seconds = None
+        self.fig = None
+        self._figure_key = None
+        self._background = None     # the figure without its animated artists, as pixels
+        self._animated = []         # the artists drawn over the background, in z-order
         header = [widgets.HTML(f"<b>{title}</b>")] if title else []
         self.widget = widgets.VBox(header + [widgets.HBox(self.controls) if self.controls else widgets.HBox(),
                                              self.out, self.status])
@@ -49,23 +87,76 @@ class Explorer:
                     control.observe(self.refresh, names="value")
         self.refresh()
 
+    # -- the two ways to draw
     def figure(self):
+        """Return a new matplotlib figure for the current control values (the slow way)."""
         raise NotImplementedError
+
+    def build_figure(self):
+        """Return a new figure (from :func:`cnnlib.viz.widget_figure`) for the current values."""
+        raise NotImplementedError
+
+    def update_figure(self):
+        """Change :attr:`fig`'s artists to show the current values."""
+        raise NotImplementedError
+
+    def figure_key(self):
+        """Whatever the figure's layout depends on; when it changes, the figure is rebuilt."""
+        return None
+
+    @property
+    def _updates_in_place(self):
+        return type(self).update_figure is not Explorer.update_figure
 
     def refresh(self, *_):
         """Redraw the picture from the controls' current values."""
         start = time.perf_counter()
         try:
-            png = figure_to_png(self.figure())
+            png = self._draw_png()
         except Exception as e:     # shown in the widget: a callback must not fail silently
-            plt.close("all")
+            if self._updates_in_place:
+                self.fig = None    # possibly half updated: build it afresh next time
+            else:
+                plt.close("all")
             self.status.value = f"error: {type(e).__name__}: {e}"
             return
-        self.out.outputs = ()
-        self.out.append_display_data(Image(data=png, format="png"))
+        self._show_png(png)
         self.draw_count += 1
         self.last_draw_seconds = time.perf_counter() - start
         self.status.value = f"drawn #{self.draw_count}"
+
+    def _show_png(self, png):
+        self.out.outputs = ()
+        self.out.append_display_data(Image(data=png, format="png"))
+
+    def _draw_png(self):
+        if not self._updates_in_place:
+            self.full_draw_count += 1
+            return figure_to_png(self.figure())
+        key = self.figure_key()
+        if self.fig is None or key != self._figure_key:
+            self.fig = self.build_figure()
+            self._figure_key = key
+            self._background = None
+        else:
+            self.update_figure()
+        return self._render()
+
+    def _render(self):
+        """Draw :attr:`fig` (all of it if needed, else background + animated artists) to PNG."""
+        fig = self.fig
+        canvas = fig.canvas
+        if self._background is None or fig.stale:
+            canvas.draw()                                   # animated artists are left out
+            self._background = canvas.copy_from_bbox(fig.bbox)
+            self._animated = animated_artists(fig)
+            self.full_draw_count += 1
+        else:
+            canvas.restore_region(self._background)
+        renderer = canvas.get_renderer()
+        for artist in self._animated:
+            artist.draw(renderer)
+        return canvas_to_png(canvas)
 
     @property
     def png(self):
@@ -83,6 +174,8 @@ class Explorer:
         """Close the explorer's widgets (tests call this to free them)."""
         for w in self.controls + [self.out, self.status, self.widget]:
             w.close()
+        self.fig = self._background = None
+        self._animated = []
 
 
 # ============================================================================ lessons 1-3
@@ -233,14 +326,23 @@ class FilterExplorer(Explorer):
             self._filling = False
         self.refresh()
 
-    def figure(self):
+    def _picture_args(self):
         image = self.images[self.digit.value]
         self.feature_map = _conv_single(image, self.kernel)
         label = f" (label {self.labels[self.digit.value]})" if self.labels is not None else ""
         fm = self.feature_map
-        return viz.plot_convolution(image, self.kernel, fm, titles=(
+        return (image, self.kernel, fm), {"titles": (
             f"input #{self.digit.value}{label}", f"kernel: {self.preset.value}",
-            f"feature map {fm.shape[0]}x{fm.shape[1]}, range [{fm.min():.2f}, {fm.max():.2f}]"))
+            f"feature map {fm.shape[0]}x{fm.shape[1]}, range [{fm.min():.2f}, {fm.max():.2f}]")}
+
+    def build_figure(self):
+        args, kwargs = self._picture_args()
+        self._picture = viz.ConvolutionPicture(viz.widget_figure((9, 3)), *args, live=True, **kwargs)
+        return self._picture.fig
+
+    def update_figure(self):
+        args, kwargs = self._picture_args()
+        self._picture.update(*args, **kwargs)
 
 
 class SlidingWindowStepper(Explorer):
@@ -289,7 +391,7 @@ class SlidingWindowStepper(Explorer):
                                       continuous_update=False)
         super().__init__([self.step], title="Sliding window, one step at a time")
 
-    def figure(self):
+    def _compute(self):
         step = self.step.value
         i, j = divmod(step, self.W_out)
         s, (KH, KW) = self.stride, self.kernel.shape
@@ -299,7 +401,15 @@ class SlidingWindowStepper(Explorer):
         output = np.full((self.H_out, self.W_out), np.nan)
         output.ravel()[:step + 1] = self.full_output.ravel()[:step + 1]
         self.output = output
-        return viz.plot_sliding_window(self.image, self.kernel, step, stride=s)
+        return step
+
+    def build_figure(self):
+        self._picture = viz.SlidingWindowPicture(viz.widget_figure((10, 3.6)), self.image, self.kernel,
+                                                 self._compute(), stride=self.stride, live=True)
+        return self._picture.fig
+
+    def update_figure(self):
+        self._picture.update(self._compute())
 
 
 class ConvGeometryExplorer(Explorer):
@@ -339,7 +449,7 @@ class ConvGeometryExplorer(Explorer):
         self.widget.children = self.widget.children[:2] + (self.message,) + self.widget.children[2:]
         self.widget.children[1].layout = widgets.Layout(flex_flow="row wrap")
 
-    def figure(self):
+    def _compute(self):
         n, k, p, s = self.size.value, self.kernel_size.value, self.padding.value, self.stride.value
         if n + 2 * p < k:
             self.output_size = None
@@ -350,7 +460,14 @@ class ConvGeometryExplorer(Explorer):
             self.output_size = ops.conv_output_size(n, k, s, p)
             self.message.value = (f"H_out = floor(({n} + 2·{p} − {k}) / {s}) + 1 = "
                                   f"floor({n + 2 * p - k} / {s}) + 1 = <b>{self.output_size}</b>")
-        return viz.plot_conv_geometry(n, k, p, s)
+        return n, k, p, s
+
+    def build_figure(self):
+        self._picture = viz.ConvGeometryPicture(viz.widget_figure((9, 4.4)), *self._compute())
+        return self._picture.fig
+
+    def update_figure(self):
+        self._picture.update(*self._compute())
 
 
 class PoolingExplorer(Explorer):
@@ -396,7 +513,7 @@ class PoolingExplorer(Explorer):
                                         max=max(max_k, stride or 1), description="stride")
         super().__init__([self.mode, self.kernel_size, self.stride], title="Pooling explorer")
 
-    def figure(self):
+    def _compute(self):
         k, s, mode = self.kernel_size.value, self.stride.value, self.mode.value
         forward = ops.maxpool2d_forward if mode == "max" else ops.avgpool2d_forward
         out, cache = forward(self.x[None, None], kernel_size=k, stride=s)
@@ -408,7 +525,14 @@ class PoolingExplorer(Explorer):
             self.winners = np.stack([rows, cols], axis=-1)
         else:
             self.winners = None
-        return viz.plot_pooling(self.x, kernel_size=k, stride=s, mode=mode)
+        return {"kernel_size": k, "stride": s, "mode": mode}
+
+    def build_figure(self):
+        self._picture = viz.PoolingPicture(viz.widget_figure((9, 4.2)), self.x, live=True, **self._compute())
+        return self._picture.fig
+
+    def update_figure(self):
+        self._picture.update(**self._compute())
 
 
 # ============================================================================ lessons 4-5

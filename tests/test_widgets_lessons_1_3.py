@@ -235,3 +235,145 @@ def test_pooling_explorer_scales_uint8_images_and_rejects_bad_input():
         PoolingExplorer(np.zeros((4, 4)), kernel_size=5)
     with pytest.raises(ValueError, match="mode must be 'max' or 'average'"):
         PoolingExplorer(np.zeros((4, 4)), mode="min")
+
+
+# ---------------------------------------------------------------- fast redraws: one figure, updated in place
+
+def decoded(png):
+    """A PNG's pixels as an (H, W, 3) int array."""
+    import io
+    from PIL import Image
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def plainly_drawn(fig):
+    """``fig`` drawn the ordinary matplotlib way (no kept background, no cached text, every
+    artist in its z-order), as RGB pixels. It changes the figure: call it last."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from cnnlib.viz import _TextLayer
+    for artist in fig.findobj(lambda a: a.get_animated()):
+        artist.set_animated(False)
+        if isinstance(artist, _TextLayer):
+            artist.set_visible(False)         # its texts are now drawn on their own
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
+
+
+def assert_like_a_plain_drawing(explorer):
+    """What the explorer shows (kept background + animated artists + cached text) is what
+    matplotlib draws for the same figure, up to rounding in blending (a few units of 255)."""
+    shown = decoded(explorer.png)
+    plain = plainly_drawn(explorer.fig)
+    assert shown.shape == plain.shape
+    assert np.abs(shown - plain).max() <= 3, f"{(np.abs(shown - plain) > 3).sum()} pixels differ"
+
+
+def assert_redrawn_in_place(explorer, move, expect_full_draws=None):
+    """Moving a control draws a new picture into the same figure object."""
+    fig, png, draws = explorer.fig, explorer.png, explorer.draw_count
+    move()
+    assert explorer.draw_count == draws + 1 and explorer.status.value == f"drawn #{draws + 1}"
+    assert explorer.fig is fig, "the figure is built once and updated, not made again"
+    assert explorer.png != png
+    if expect_full_draws is not None:
+        assert explorer.full_draw_count == expect_full_draws
+
+
+def test_the_text_caching_canvas_draws_what_agg_draws(rng):
+    """Our widget canvas re-uses the pixels of texts it drew before; they must be Agg's own."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from cnnlib.viz import canvas_to_png, widget_figure
+    fig = widget_figure((5, 3))
+    ax = fig.add_subplot()
+    values = rng.normal(size=(6, 7))
+    ax.imshow(values, cmap="RdBu_r")
+    texts = [ax.text(c, r, f"{v:.2g}", ha="center", va="center", fontsize=8) for (r, c), v in np.ndenumerate(values)]
+    ax.set_title("$H_{out}$ = 4: maths text too", fontsize=9)
+    ax.set_ylabel("a rotated label")
+    canvas = fig.canvas
+    for _ in range(3):                          # then pasting cached text, then with a new text
+        canvas.draw()
+        shown = decoded(canvas_to_png(canvas))
+        plain = FigureCanvasAgg(fig)            # (this makes itself the figure's canvas ...)
+        plain.draw()
+        fig.set_canvas(canvas)                  # (... so we put ours back)
+        assert np.abs(shown - np.asarray(plain.buffer_rgba())[..., :3].astype(int)).max() <= 2
+        texts[0].set_text("new")
+    assert len(canvas.get_renderer()._sprites) > len(texts)
+
+
+def test_encode_png_round_trips(rng):
+    import io
+    from PIL import Image
+    from cnnlib.viz import encode_png
+    rgb = rng.integers(0, 256, size=(5, 7, 3)).astype(np.uint8)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(encode_png(rgb)))), rgb)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
+        encode_png(rgb.astype(float))
+
+
+def test_filter_explorer_updates_its_figure_in_place(digits):
+    ex = FilterExplorer(digits)
+    assert_redrawn_in_place(ex, lambda: ex.kernel_boxes[0].__setattr__("value", 5.0))
+    np.testing.assert_allclose(ex.feature_map, reference_conv(digits[0] / 255, ex.kernel))
+    kernel_texts = [t.get_text() for t in ex.fig.axes[1].texts]
+    assert kernel_texts[0] == "5" and ex.fig.axes[1].get_title() == "kernel: custom"
+    assert ex.full_draw_count == 1, "a kernel edit redraws only the kernel and the feature map"
+    assert_redrawn_in_place(ex, lambda: ex.digit.__setattr__("value", 2))
+    assert ex.fig.axes[0].get_title() == "input #2"
+    np.testing.assert_allclose(ex.fig.axes[0].images[0].get_array(), digits[2] / 255)
+    assert_like_a_plain_drawing(ex)
+    ex.close()
+
+
+def test_stepper_redraws_only_what_moves(rng):
+    image = rng.integers(-3, 4, size=(6, 7)).astype(float)
+    st = SlidingWindowStepper(image, np.ones((2, 3)))
+    for step in (1, 2, 9):
+        assert_redrawn_in_place(st, lambda: st.step.__setattr__("value", step), expect_full_draws=1)
+    assert st.fig.axes[2].get_title() == f"output 5x5: out[1, 4] = {st.value:.3g}"
+    shown = [t.get_text() for t in st.fig.axes[2].texts if t.get_visible()]
+    assert len(shown) == 10                          # steps 0..9 are filled in
+    assert_like_a_plain_drawing(st)
+    st.close()
+
+
+def test_geometry_explorer_updates_in_place():
+    ex = ConvGeometryExplorer(size=7, kernel_size=3, padding=1, stride=2)
+    assert_redrawn_in_place(ex, lambda: ex.kernel_size.__setattr__("value", 6))
+    assert ex.output_size == 2 and ex.fig.axes[1].get_title().startswith("output 2x2")
+    assert_redrawn_in_place(ex, lambda: ex.size.__setattr__("value", 2))   # 2 + 2 < 6: does not fit
+    assert ex.output_size is None and ex.fig.axes[1].get_title() == "no output"
+    assert_redrawn_in_place(ex, lambda: ex.size.__setattr__("value", 9))
+    assert ex.fig.axes[1].get_title().startswith("output 3x3")
+    assert_like_a_plain_drawing(ex)
+    ex.close()
+
+
+def test_pooling_explorer_updates_in_place(rng):
+    ex = PoolingExplorer(rng.integers(0, 10, size=(8, 10)).astype(float))
+    assert_redrawn_in_place(ex, lambda: ex.kernel_size.__setattr__("value", 3), expect_full_draws=1)
+    assert ex.fig.axes[1].images[0].get_array().shape == ex.output.shape == (3, 4)   # stride 2
+    assert_redrawn_in_place(ex, lambda: ex.stride.__setattr__("value", 1), expect_full_draws=1)
+    np.testing.assert_allclose(ex.fig.axes[1].images[0].get_array(), ex.output)
+    assert [t.get_text() for t in ex.fig.axes[1].texts] == [f"{v:.3g}" for v in ex.output.ravel()]
+    assert_redrawn_in_place(ex, lambda: ex.mode.__setattr__("value", "average"))
+    assert_like_a_plain_drawing(ex)
+    ex.close()
+
+
+@pytest.mark.parametrize("draw, size, n_axes", [
+    (lambda x: __import__("cnnlib.viz").viz.plot_convolution(x, np.eye(3), x[1:-1, 1:-1]), (900, 300), 4),
+    (lambda x: __import__("cnnlib.viz").viz.plot_sliding_window(x, np.eye(3), 4), (1000, 360), 3),
+    (lambda x: __import__("cnnlib.viz").viz.plot_conv_geometry(7, 3, 1, 2), (900, 440), 2),
+    (lambda x: __import__("cnnlib.viz").viz.plot_pooling(x, kernel_size=2), (900, 420), 2),
+])
+def test_static_pictures_keep_their_size_and_axes(draw, size, n_axes, rng):
+    """The lessons store '<Figure size WxH with N Axes>': sharing code with the explorers
+    must not change it, and a static picture has nothing animated (it would not be drawn)."""
+    import matplotlib.pyplot as plt
+    fig = draw(rng.normal(size=(6, 8)))
+    assert fig in map(plt.figure, plt.get_fignums())
+    assert tuple(int(v) for v in fig.get_size_inches() * 100) == size and len(fig.axes) == n_axes
+    assert not fig.findobj(lambda a: a.get_animated())
