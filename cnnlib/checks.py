@@ -83,8 +83,8 @@ def _call(exercise, fn, *args, case="", **kwargs):
             message += f"\n  in your code, {line}"
         if isinstance(e, ValueError) and "broadcast" in str(e):
             message += ("\n  Two arrays' shapes do not line up. After a reduction such as .sum() or "
-                        ".max(), check your axis= and use keepdims=True, so that an (N, K) batch "
-                        "divided by its row sums stays (N, K) / (N, 1)")
+                        ".max(), check your axis= and use keepdims=True, so that an (N, C) batch "
+                        "divided by its row sums stays (N, C) / (N, 1)")
         _fail(exercise, message)
 
 
@@ -363,7 +363,7 @@ def _fmt_array(a):
 
 
 def check_softmax(fn):
-    """Check ``fn(z)``: probabilities along the last axis, for a 1-D vector or an (N, K) batch.
+    """Check ``fn(z)``: probabilities along the last axis, for a 1-D vector or an (N, C) batch (C classes).
 
     Hidden cases include huge logits (``[10000, 10010, 10]``), very negative ones and a
     batch whose rows have very different scales, so only a softmax that subtracts each
@@ -441,7 +441,7 @@ def check_cross_entropy_grad(fn):
             (-expected * N, f"your gradient has the wrong sign and is N = {N} times too big: use (p - onehot) / N"),
             (p / N, "you forgot to subtract 1 at the true class: the gradient is (p - onehot) / N"),
             (p, "you returned the probabilities themselves: subtract the one-hot labels and divide by N"),
-            ((p - onehot) / logits.size, "you divided by N*K (the number of entries); divide by N, the "
+            ((p - onehot) / logits.size, "you divided by N*C (the number of entries); divide by N, the "
                                           "number of examples"),
         ]
         if N > 1:
