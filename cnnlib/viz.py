@@ -21,8 +21,10 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-__all__ = ["figure_to_png", "widget_figure", "canvas_to_png", "encode_png", "show_image", "plot_digit_grid"]
+__all__ = ["figure_to_png", "widget_figure", "fit_layout", "canvas_to_png", "encode_png", "show_image",
+           "plot_digit_grid"]
 
 WIDGET_DPI = 80   # the resolution explorers render at (and figure_to_png's default)
 
@@ -42,9 +44,10 @@ class _SpriteRendererAgg(RendererAgg):
 
     Rendering text with FreeType is the slowest part of drawing our pictures (about half
     a millisecond per number written into a cell), and an explorer redraws mostly the
-    same numbers, titles and tick labels. The first time a text is drawn we render it on
-    a transparent scratch canvas of the same size, cut out the pixels it touched and keep
-    them (a "sprite"); afterwards ``draw_image`` blends the sprite in. The key holds
+    same numbers, titles and tick labels. The first time a text is drawn we draw it as
+    usual; the second time we render it on a transparent scratch canvas of the same size,
+    cut out the pixels it touched and keep them (a "sprite"); afterwards ``draw_image``
+    blends the sprite in. The key holds
     everything that decides the pixels (string, font, size, angle, colour, exact
     position), so a cached sprite is the text as Agg would draw it (blending can differ by
     one unit of 255 at a pixel). TeX and texts clipped to a path are drawn as usual.
@@ -57,9 +60,13 @@ class _SpriteRendererAgg(RendererAgg):
         super().__init__(width, height, dpi)
         self._scratch = None
         self._sprites = {}
+        self._seen = set()         # keys drawn once, without keeping their pixels
+        self.recording = None      # a list while a _CellText records what it draws
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if ismath == "TeX" or gc.get_clip_path()[0] is not None:
+            if self.recording is not None:
+                self.recording.append(None)      # not replayable
             return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
         import matplotlib as mpl
         key = (s, bool(ismath), tuple(prop.get_family()), prop.get_style(), prop.get_variant(), prop.get_weight(),
@@ -70,16 +77,31 @@ class _SpriteRendererAgg(RendererAgg):
                None if mtext is None else (tuple(mtext.get_fontfeatures() or ()), mtext.get_language()))
         sprite = self._sprites.get(key)
         if sprite is None:
+            if key not in self._seen:     # the first time, draw it directly: many texts never come back
+                if len(self._seen) >= self.MAX_SPRITES:
+                    self._seen.clear()
+                self._seen.add(key)
+                if self.recording is not None:
+                    self.recording.append(None)
+                return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
             sprite = self._render_sprite(gc, x, y, s, prop, angle, ismath, mtext)
             if len(self._sprites) >= self.MAX_SPRITES:
                 self._sprites.clear()
             self._sprites[key] = sprite
+        clip = gc.get_clip_rectangle()
+        clip = None if clip is None else clip.frozen()
+        if self.recording is not None:
+            self.recording.append((sprite, clip))
+        self.paste(sprite, clip)
+
+    def paste(self, sprite, clip):
+        """Blend a text's kept pixels in (clipped like the text)."""
         pixels, left, bottom = sprite
         if pixels is not None:
-            paste = self.new_gc()
-            paste.set_clip_rectangle(gc.get_clip_rectangle())
-            self.draw_image(paste, left, bottom, pixels)
-            paste.restore()
+            gc = self.new_gc()
+            gc.set_clip_rectangle(clip)
+            self.draw_image(gc, left, bottom, pixels)
+            gc.restore()
 
     def _render_sprite(self, gc, x, y, s, prop, angle, ismath, mtext):
         if self._scratch is None:
@@ -189,6 +211,7 @@ class _TextLayer(Artist):
             text._cnnlib_layer = self    # ... and drawn by this layer only (see animated_artists)
         self.set_zorder(max((t.get_zorder() for t in self.texts), default=3))
         self.set_animated(True)
+        self.set_in_layout(False)        # its texts are laid out themselves; it has no extent of its own
         self._key = self._pixels = None
 
     def _state(self, renderer):
@@ -283,6 +306,30 @@ def _empty_axes(ax):
     ax.relim()
 
 
+def fit_layout(fig, *, pad=0.1, rounds=3):
+    """Lay a live figure out once: ``tight_layout``, then move the subplots' outer edges in
+    where something (a title above an aspect-locked panel, a legend below one) would stick
+    out of the figure or come closer than ``pad`` inches to its edge.
+
+    Static pictures are cropped to their content by ``savefig(bbox_inches="tight")``; an
+    explorer's figure is rendered as it is, many times, so we make it fit once instead.
+    """
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    W, H = fig.get_size_inches()
+    for _ in range(rounds):
+        box = fig.get_tightbbox(renderer)                            # inches
+        over = np.maximum((pad - box.x0, box.x1 - (W - pad), pad - box.y0, box.y1 - (H - pad)), 0)  # outside
+        if over.max() * fig.dpi < 1:
+            break
+        sp = fig.subplotpars
+        left, right = sp.left + over[0] / W, sp.right - over[1] / W
+        bottom, top = sp.bottom + over[2] / H, sp.top - over[3] / H
+        if not (left < right and bottom < top):
+            break
+        fig.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
+
+
 COLORBAR_LABEL_ROOM = 0.3   # inches a live figure keeps free right of its colour bar's labels
 
 
@@ -299,6 +346,50 @@ def _finite_limit(values):
     return limit or 1.0
 
 
+class _CellText(Text):
+    """A Text that, on a :func:`widget_figure`, replays what it drew last time (the kept
+    pixels of its glyphs) while nothing about it has changed.
+
+    ``Text.draw`` lays the text out on every call (~0.15 ms even when the renderer has the
+    pixels cached); a grid of numbers redrawn per slider move pays that for every cell. On
+    any other renderer (a static picture) it is an ordinary Text.
+    """
+
+    _replay_key = _replay = None
+
+    def _replay_state(self, renderer):
+        return (id(renderer), renderer.width, renderer.height, renderer.dpi, self.get_text(), str(self.get_color()),
+                self.get_alpha(), tuple(self.get_position()), self.get_fontsize(), self.get_fontweight(),
+                self.get_rotation(), self.get_horizontalalignment(), self.get_verticalalignment(),
+                tuple(self.get_transform().get_matrix().ravel()), self.get_clip_on())
+
+    def draw(self, renderer):
+        if not isinstance(renderer, _SpriteRendererAgg) or renderer.recording is not None:
+            return super().draw(renderer)
+        if not self.get_visible():
+            return
+        key = self._replay_state(renderer)
+        if key == self._replay_key:
+            for sprite, clip in self._replay:
+                renderer.paste(sprite, clip)
+        else:
+            renderer.recording = []
+            try:
+                super().draw(renderer)
+            finally:
+                calls, renderer.recording = renderer.recording, None
+            self._replay_key, self._replay = (key, calls) if None not in calls else (None, None)
+        self.stale = False
+
+
+def _cell_text(ax, x, y, s, **kwargs):
+    """``ax.text`` for a number in a cell, as a :class:`_CellText`."""
+    text = _CellText(x, y, s, **kwargs)
+    text.set_clip_path(ax.patch)         # as ax.text does
+    ax._add_text(text)
+    return text
+
+
 class _CellNumbers:
     """The numbers written into the cells of an image: one Text per cell, updated in place.
 
@@ -307,16 +398,18 @@ class _CellNumbers:
     """
 
     def __init__(self, ax, shape, *, fontsize=8, live=False):
-        self.texts = [[ax.text(c, r, "", ha="center", va="center", fontsize=fontsize) for c in range(shape[1])]
-                      for r in range(shape[0])]
+        self.texts = [[_cell_text(ax, c, r, "", ha="center", va="center", fontsize=fontsize)
+                       for c in range(shape[1])] for r in range(shape[0])]
         _animate(live, *(t for row in self.texts for t in row))
 
-    def update(self, values, *, fmt, limit, signed=True):
+    def update(self, values, *, fmt, limit, signed=True, minus_zero=False):
+        """``minus_zero=False`` writes -0.0 as "0" (as the lessons-1-3 pictures do)."""
         for (r, c), v in np.ndenumerate(values):
             text = self.texts[r][c]
             if np.isfinite(v):
                 strong = abs(v) > 0.6 * limit if signed else v > 0.6 * limit
-                _set_text(text, _format_value(v + 0.0, fmt), color="white" if strong else "black", visible=True)
+                _set_text(text, _format_value(v if minus_zero else v + 0.0, fmt),
+                          color="white" if strong else "black", visible=True)
             elif text.get_visible():
                 text.set_visible(False)
 
@@ -489,7 +582,7 @@ class ConvolutionPicture:
             _no_ticks(ax)
             ax.set_title(" ", fontsize=9)
         self.update(image, kernel, feature_map, titles=titles)
-        fig.tight_layout()
+        fit_layout(fig) if live else fig.tight_layout()
         if live:    # room for wider colour-bar labels than the first ones ("-0.75" after "2")
             _reserve_right(fig, COLORBAR_LABEL_ROOM)
         _animate(live, ax_k, ax_fm, colorbar.ax)
@@ -570,7 +663,7 @@ class SlidingWindowPicture:
             ax.set_title(" ", fontsize=9)
         _no_ticks(ax_in)
         self.update(step)
-        fig.tight_layout()
+        fit_layout(fig) if live else fig.tight_layout()
         _animate(live, ax_in.title, self.window_box, ax_prod, ax_out, *ax_in.spines.values())
 
     def update(self, step):
@@ -626,7 +719,7 @@ class ConvGeometryPicture:
     and :meth:`update` moves, resizes, shows and hides them: no new axes, no new layout.
     """
 
-    def __init__(self, fig, size, kernel_size, padding=0, stride=1):
+    def __init__(self, fig, size, kernel_size, padding=0, stride=1, *, live=False):
         from matplotlib.collections import LineCollection
         from matplotlib.legend import Legend
         self.fig = fig
@@ -660,7 +753,7 @@ class ConvGeometryPicture:
         ax_out.set_yticks([])
         ax_out.set_title(" ", fontsize=9)
         self.update(size, kernel_size, padding, stride)
-        fig.tight_layout()
+        fit_layout(fig) if live else fig.tight_layout()
 
     def update(self, size, kernel_size, padding=0, stride=1):
         from cnnlib.ops import conv_output_size
@@ -785,7 +878,7 @@ class PoolingPicture:
         self.update(kernel_size, stride, mode)
         if live:   # lay out for both modes: the legend's room stays reserved
             self.legend.set_visible(True)
-        fig.tight_layout()
+        fit_layout(fig) if live else fig.tight_layout()
         self.legend.set_visible(mode == "max")
         self.input_slot_right = ax_in.get_position().x1
         _animate(live, self.windows, self.winners, ax_out, *ax_in.spines.values())   # frame over the windows
@@ -841,7 +934,8 @@ class PoolingPicture:
 # Pictures for lessons 4-5 (softmax, cross-entropy, backpropagation, gradient checks).
 # The explorers in cnnlib.widgets draw with these same functions.
 __all__ += ["plot_probabilities", "plot_softmax_stability", "plot_eps_sweep", "plot_value_grid",
-            "plot_backward_step"]
+            "plot_backward_step", "ProbabilitiesPicture", "StabilityPicture", "EpsSweepPicture",
+            "BackwardStepPicture"]
 
 PASS_MARK = 1e-7  # the float64 relative error below which we call a gradient right (cnnlib.gradcheck)
 
@@ -870,25 +964,55 @@ def plot_probabilities(probs, *, true_class=None, class_labels=None, ax=None, ti
     show_values : bool
         Write each probability above its bar (turn off for small panels with many classes).
     """
+    fig, ax = _new_axes(ax, figsize)
+    ProbabilitiesPicture(ax, probs, true_class=true_class, class_labels=class_labels, title=title,
+                         show_values=show_values)
+    return fig
+
+
+def _probability_vector(owner, probs):
     probs = np.asarray(probs, dtype=float)
     if probs.ndim != 1 or probs.size == 0:
-        raise ValueError(f"plot_probabilities: expected a 1-D array of probabilities, got shape {probs.shape}")
-    fig, ax = _new_axes(ax, figsize)
-    K = probs.size
-    colors = ["tab:orange" if k == true_class else "tab:blue" for k in range(K)]
-    heights = np.where(np.isfinite(probs), probs, 0.0)
-    ax.bar(np.arange(K), heights, color=colors)
-    for k, p in enumerate(probs):
-        if show_values or not np.isfinite(p):
-            ax.text(k, heights[k] + 0.02, _format_value(p, "{:.3f}"), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(np.arange(K))
-    ax.set_xticklabels(class_labels if class_labels is not None else [str(k) for k in range(K)])
-    ax.set_ylim(0, 1.12)
-    ax.set_xlabel("class")
-    ax.set_ylabel("probability")
-    if title:
-        ax.set_title(title, fontsize=9)
-    return fig
+        raise ValueError(f"{owner}: expected a 1-D array of probabilities, got shape {probs.shape}")
+    return probs
+
+
+class ProbabilitiesPicture:
+    """What :func:`plot_probabilities` draws in ``ax``; :meth:`update` moves the bars and
+    their labels to new probabilities (same number of classes). With ``live=True`` the bars,
+    their labels and the title are animated (the axes, ticks and labels are drawn once)."""
+
+    def __init__(self, ax, probs, *, true_class=None, class_labels=None, title=None, show_values=True,
+                 live=False):
+        probs = _probability_vector("plot_probabilities", probs)
+        self.ax, self.show_values = ax, show_values
+        K = probs.size
+        colors = ["tab:orange" if k == true_class else "tab:blue" for k in range(K)]
+        self.bars = ax.bar(np.arange(K), np.where(np.isfinite(probs), probs, 0.0), color=colors).patches
+        self.labels = [ax.text(k, 0.0, "", ha="center", va="bottom", fontsize=8) for k in range(K)]
+        ax.set_xticks(np.arange(K))
+        ax.set_xticklabels(class_labels if class_labels is not None else [str(k) for k in range(K)])
+        ax.set_ylim(0, 1.12)
+        ax.set_xlabel("class")
+        ax.set_ylabel("probability")
+        self.update(probs, title=title)
+        _animate(live, *self.bars, *self.labels, ax.title, *ax.spines.values())
+
+    def update(self, probs, *, title=None):
+        probs = _probability_vector("plot_probabilities", probs)
+        heights = np.where(np.isfinite(probs), probs, 0.0)
+        for bar, label, p, h in zip(self.bars, self.labels, probs, heights):
+            if bar.get_height() != h:
+                bar.set_height(h)
+            shown = bool(self.show_values or not np.isfinite(p))
+            _set_text(label, _format_value(p, "{:.3f}") if shown else "", visible=shown)
+            if shown and label.get_position()[1] != h + 0.02:
+                label.set_y(h + 0.02)
+        if title:
+            if self.ax.title.get_fontsize() != 9:
+                self.ax.set_title(title, fontsize=9)
+            else:
+                _set_text(self.ax.title, title)
 
 
 def plot_softmax_stability(logits, naive, stable, *, dtype_name="float64", figsize=(10, 3.6)):
@@ -902,40 +1026,70 @@ def plot_softmax_stability(logits, naive, stable, *, dtype_name="float64", figsi
         ``exp(z) / sum(exp(z))`` and ``exp(z - max z) / sum(exp(z - max z))``. A value that
         is not finite is drawn as a red full-height hatched bar labelled ``nan`` or ``inf``.
     """
-    logits = np.asarray(logits)
-    if not np.issubdtype(logits.dtype, np.floating):
-        logits = logits.astype(np.float64)      # exp below must overflow in the logits' own dtype
-    naive, stable = (np.asarray(a, dtype=float) for a in (naive, stable))
-    if not (logits.ndim == naive.ndim == stable.ndim == 1) or not (logits.size == naive.size == stable.size):
-        raise ValueError("plot_softmax_stability: logits, naive and stable must be 1-D arrays of the same "
-                         f"length, got shapes {logits.shape}, {naive.shape}, {stable.shape}")
-    K = logits.size
-    fig, axes = plt.subplots(1, 2, figsize=figsize, sharey=True)
-    with np.errstate(over="ignore", invalid="ignore"):     # overflow is what we want to show
-        exps = (np.exp(logits), np.exp(logits - logits.max()))
-    panels = [(axes[0], naive, "naive: exp(z) / sum exp(z)", "exp(z)", exps[0]),
-              (axes[1], stable, "max trick: exp(z - max z) / sum exp(z - max z)", "exp(z - max z)", exps[1])]
-    for ax, probs, name, exp_name, e in panels:
-        ok = np.isfinite(probs)
-        ax.bar(np.arange(K)[ok], probs[ok], color="tab:blue")
-        ax.bar(np.arange(K)[~ok], np.ones((~ok).sum()), color="none", edgecolor="tab:red", hatch="//")
-        for k, p in enumerate(probs):
-            y = min(p, 1.0) + 0.02 if np.isfinite(p) else 0.5
-            ax.text(k, y, _format_value(p, "{:.6g}"), ha="center", va="bottom", fontsize=9,
-                    color="black" if np.isfinite(p) else "tab:red", fontweight="normal" if np.isfinite(p) else "bold")
-        ax.set_xticks(np.arange(K))
-        ax.set_xticklabels([f"z{k} = {_format_value(z, '{:.6g}')}" for k, z in enumerate(logits)], fontsize=8)
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = e.sum()
-        ax.set_xlabel(f"{exp_name} = [{', '.join(_format_value(v, '{:.4g}') for v in e)}]\n"
-                      f"sum = {_format_value(total, '{:.4g}')}", fontsize=8)
-        ax.set_ylim(0, 1.15)
-        verdict = "all finite" if ok.all() else f"{(~ok).sum()} of {K} values not finite"
-        ax.set_title(f"{name}\n{dtype_name}: {verdict}", fontsize=9,
-                     color="black" if ok.all() else "tab:red")
-    axes[0].set_ylabel("probability")
-    fig.tight_layout()
+    fig = plt.figure(figsize=figsize)
+    StabilityPicture(fig, logits, naive, stable, dtype_name=dtype_name)
     return fig
+
+
+class StabilityPicture:
+    """What :func:`plot_softmax_stability` draws; :meth:`update` shows new logits (same
+    count) and their two softmaxes with the same bars, labels and axes. Nearly everything
+    in it changes with the logits (down to the tick labels), so a live one is redrawn
+    whole, but never rebuilt; with ``live=True`` the caller lays it out (after adding its
+    suptitle)."""
+
+    def __init__(self, fig, logits, naive, stable, *, dtype_name="float64", live=False):
+        self.fig = fig
+        K = np.asarray(logits).size
+        self.axes = axes = fig.subplots(1, 2, sharey=True)
+        self.finite_bars, self.broken_bars, self.labels = [], [], []
+        for ax in axes:
+            # Each class has a blue bar (finite value) and a red hatched one (nan or inf); one is hidden.
+            self.finite_bars.append(ax.bar(np.arange(K), np.zeros(K), color="tab:blue").patches)
+            self.broken_bars.append(ax.bar(np.arange(K), np.ones(K), color="none", edgecolor="tab:red",
+                                           hatch="//").patches)
+            self.labels.append([_cell_text(ax, k, 0.0, "", ha="center", va="bottom", fontsize=9) for k in range(K)])
+            ax.set_xticks(np.arange(K))
+            ax.set_ylim(0, 1.15)
+        axes[0].set_ylabel("probability")
+        self.update(logits, naive, stable, dtype_name=dtype_name)
+        if not live:
+            fig.tight_layout()
+
+    def update(self, logits, naive, stable, *, dtype_name="float64"):
+        logits = np.asarray(logits)
+        if not np.issubdtype(logits.dtype, np.floating):
+            logits = logits.astype(np.float64)      # exp below must overflow in the logits' own dtype
+        naive, stable = (np.asarray(a, dtype=float) for a in (naive, stable))
+        K = len(self.labels[0])
+        if not (logits.ndim == naive.ndim == stable.ndim == 1) or not (logits.size == naive.size == stable.size):
+            raise ValueError("plot_softmax_stability: logits, naive and stable must be 1-D arrays of the same "
+                             f"length, got shapes {logits.shape}, {naive.shape}, {stable.shape}")
+        if logits.size != K:
+            raise ValueError(f"plot_softmax_stability: this picture shows {K} logits, got {logits.size}")
+        with np.errstate(over="ignore", invalid="ignore"):     # overflow is what we want to show
+            exps = (np.exp(logits), np.exp(logits - logits.max()))
+        panels = [(naive, "naive: exp(z) / sum exp(z)", "exp(z)", exps[0]),
+                  (stable, "max trick: exp(z - max z) / sum exp(z - max z)", "exp(z - max z)", exps[1])]
+        for ax, finite_bars, broken_bars, labels, (probs, name, exp_name, e) in zip(
+                self.axes, self.finite_bars, self.broken_bars, self.labels, panels):
+            ok = np.isfinite(probs)
+            for k, p in enumerate(probs):
+                finite_bars[k].set_visible(bool(ok[k]))
+                broken_bars[k].set_visible(not ok[k])
+                if ok[k]:
+                    finite_bars[k].set_height(p)
+                y = min(p, 1.0) + 0.02 if np.isfinite(p) else 0.5
+                _set_text(labels[k], _format_value(p, "{:.6g}"), color="black" if np.isfinite(p) else "tab:red",
+                          fontweight="normal" if np.isfinite(p) else "bold")
+                labels[k].set_y(y)
+            ax.set_xticklabels([f"z{k} = {_format_value(z, '{:.6g}')}" for k, z in enumerate(logits)], fontsize=8)
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = e.sum()
+            ax.set_xlabel(f"{exp_name} = [{', '.join(_format_value(v, '{:.4g}') for v in e)}]\n"
+                          f"sum = {_format_value(total, '{:.4g}')}", fontsize=8)
+            verdict = "all finite" if ok.all() else f"{(~ok).sum()} of {K} values not finite"
+            ax.set_title(f"{name}\n{dtype_name}: {verdict}", fontsize=9, color="black" if ok.all() else "tab:red")
 
 
 def plot_eps_sweep(eps, errors, *, current_eps=None, ax=None, title=None, figsize=(6, 3.8)):
@@ -957,41 +1111,76 @@ def plot_eps_sweep(eps, errors, *, current_eps=None, ax=None, title=None, figsiz
     numbers by ``eps``). The sum is the classic V: right of the bottom truncation rules,
     left of it rounding does.
     """
-    eps = np.asarray(eps, dtype=float)
-    if eps.ndim != 1 or eps.size < 2 or (eps <= 0).any():
-        raise ValueError(f"plot_eps_sweep: eps must be a 1-D array of at least two positive values, got {eps!r}")
     fig, ax = _new_axes(ax, figsize)
-    floor = 1e-17  # a relative error of exactly 0 cannot go on a log axis: draw it at this floor
-    colors = {"float64": "tab:blue", "float32": "tab:orange"}
-    for label, err in errors.items():
-        err = np.asarray(err, dtype=float)
-        if err.shape != eps.shape:
-            raise ValueError(f"plot_eps_sweep: errors[{label!r}] has shape {err.shape}, expected {eps.shape}")
-        line, = ax.loglog(eps, np.maximum(err, floor), "o-", markersize=3, label=label, color=colors.get(label))
-        if current_eps is not None:
-            at = float(np.interp(np.log10(current_eps), np.log10(eps), np.log10(np.maximum(err, floor))))
-            ax.plot([current_eps], [10 ** at], "o", markersize=9, color=line.get_color(),
-                    markeredgecolor="black")
-    ax.axhline(PASS_MARK, color="gray", linestyle="--", linewidth=1, label="pass mark 1e-7")
-    if current_eps is not None:
-        ax.axvline(current_eps, color="black", linewidth=1)
-    ax.set_xlabel("eps (size of the nudge)")
-    ax.set_ylabel("relative error, numeric vs analytic")
-    finite = [np.asarray(e, dtype=float) for e in errors.values()]
-    smallest = min((float(e[e > 0].min()) for e in finite if (e > 0).any()), default=floor)
-    ax.set_ylim(max(smallest / 10, floor / 2), 2)
-    # Plain "1e-8" labels and no minor ticks: mathtext labels made each redraw twice as slow.
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
-    label = FuncFormatter(lambda v, _: f"1e{int(round(np.log10(v)))}")
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(label)
-        axis.set_minor_locator(NullLocator())
-    ax.yaxis.set_major_locator(LogLocator(base=10, numticks=10))
-    ax.legend(fontsize=8, loc="lower left")
-    ax.grid(True, which="major", alpha=0.3)
-    if title:
-        ax.set_title(title, fontsize=9)
+    EpsSweepPicture(ax, eps, errors, current_eps=current_eps, title=title)
     return fig
+
+
+class EpsSweepPicture:
+    """What :func:`plot_eps_sweep` draws in ``ax``. :meth:`update` draws new curves (same
+    labels and eps grid); :meth:`mark` moves the current-eps line and dots. With
+    ``live=True`` the line and the dots are animated: moving eps redraws only them."""
+
+    FLOOR = 1e-17  # a relative error of exactly 0 cannot go on a log axis: draw it at this floor
+
+    def __init__(self, ax, eps, errors, *, current_eps=None, title=None, live=False):
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+        eps = np.asarray(eps, dtype=float)
+        if eps.ndim != 1 or eps.size < 2 or (eps <= 0).any():
+            raise ValueError(f"plot_eps_sweep: eps must be a 1-D array of at least two positive values, got {eps!r}")
+        self.ax, self.eps = ax, eps
+        colors = {"float64": "tab:blue", "float32": "tab:orange"}
+        self.curves, self.dots = {}, {}
+        for label in errors:
+            self.curves[label], = ax.loglog(eps, np.ones_like(eps), "o-", markersize=3, label=label,
+                                            color=colors.get(label))
+        for label, curve in self.curves.items():   # after every curve, as the dots were drawn
+            self.dots[label], = ax.plot(eps[:1], [1.0], "o", markersize=9, color=curve.get_color(),
+                                        markeredgecolor="black", visible=False)   # (placed inside the data)
+        ax.axhline(PASS_MARK, color="gray", linestyle="--", linewidth=1, label="pass mark 1e-7")
+        self.eps_line = ax.axvline(eps[0], color="black", linewidth=1, visible=False)
+        ax.set_xlabel("eps (size of the nudge)")
+        ax.set_ylabel("relative error, numeric vs analytic")
+        # Plain "1e-8" labels and no minor ticks: mathtext labels made each redraw twice as slow.
+        label = FuncFormatter(lambda v, _: f"1e{int(round(np.log10(v)))}")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(label)
+            axis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=10))
+        ax.legend(fontsize=8, loc="lower left")
+        ax.grid(True, which="major", alpha=0.3)
+        self.update(errors, title=title)
+        self.mark(current_eps)
+        _animate(live, self.eps_line, *self.dots.values())
+
+    def update(self, errors, *, title=None):
+        floor = self.FLOOR
+        if set(errors) != set(self.curves):
+            raise ValueError(f"plot_eps_sweep: expected errors for {sorted(self.curves)}, got {sorted(errors)}")
+        self.errors = {}
+        for label, err in errors.items():
+            err = np.asarray(err, dtype=float)
+            if err.shape != self.eps.shape:
+                raise ValueError(f"plot_eps_sweep: errors[{label!r}] has shape {err.shape}, expected {self.eps.shape}")
+            self.errors[label] = err
+            self.curves[label].set_ydata(np.maximum(err, floor))
+        smallest = min((float(e[e > 0].min()) for e in self.errors.values() if (e > 0).any()), default=floor)
+        self.ax.set_ylim(max(smallest / 10, floor / 2), 2)
+        if title:
+            self.ax.set_title(title, fontsize=9)
+
+    def mark(self, current_eps):
+        """Mark ``current_eps`` (None: no mark) on the axis and on each curve."""
+        shown = current_eps is not None
+        self.eps_line.set_visible(shown)
+        for label, dot in self.dots.items():
+            dot.set_visible(shown)
+            if shown:
+                err = np.maximum(self.errors[label], self.FLOOR)
+                at = float(np.interp(np.log10(current_eps), np.log10(self.eps), np.log10(err)))
+                dot.set_data([current_eps], [10 ** at])
+        if shown:
+            self.eps_line.set_xdata([current_eps, current_eps])
 
 
 def plot_value_grid(values, *, ax=None, title=None, cmap=None, symmetric=True, fmt="{:.2g}",
@@ -1009,39 +1198,83 @@ def plot_value_grid(values, *, ax=None, title=None, cmap=None, symmetric=True, f
         Single cells to outline, e.g. the winner of a pooling window (solid) and the
         inputs that tied with it (dashed).
     """
+    values = _value_grid_array(values)
+    fig, ax = _new_axes(ax, figsize)
+    grid = _ValueGrid(ax, values.shape, cmap=cmap, symmetric=symmetric, highlight_color=highlight_color,
+                      n_boxes=len(cell_boxes))
+    grid.update(values, title=title, fmt=fmt, highlight=highlight, cell_boxes=cell_boxes)
+    return fig
+
+
+def _value_grid_array(values):
     values = np.asarray(values, dtype=float)
     if values.ndim != 2 or 0 in values.shape:
         raise ValueError(f"plot_value_grid: expected a non-empty 2-D array, got shape {values.shape}")
-    fig, ax = _new_axes(ax, figsize)
-    finite = values[np.isfinite(values)]
-    limit = float(np.abs(finite).max()) if finite.size else 1.0
-    limit = limit or 1.0
-    if symmetric:
-        ax.imshow(np.ma.masked_invalid(values), cmap=cmap or "RdBu_r", vmin=-limit, vmax=limit,
-                  interpolation="nearest")
-    else:
-        low = float(finite.min()) if finite.size else 0.0
-        ax.imshow(np.ma.masked_invalid(values), cmap=cmap or "Greys", vmin=min(low, 0.0),
-                  vmax=max(limit, low + 1e-12), interpolation="nearest")
-    if max(values.shape) <= 12:     # bigger grids are unreadable with numbers in them
-        for (r, c), v in np.ndenumerate(values):
-            if np.isfinite(v):
-                strong = abs(v) > 0.6 * limit if symmetric else v > 0.6 * limit
-                ax.text(c, r, _format_value(v, fmt), ha="center", va="center", fontsize=8,
-                        color="white" if strong else "black")
-    if highlight is not None:
-        r, c, h, w = highlight
-        ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), w, h, fill=False, edgecolor=highlight_color,
-                                   linewidth=3))
-    for (r, c), color, linestyle in cell_boxes:
-        ax.add_patch(plt.Rectangle((c - 0.35, r - 0.35), 0.7, 0.7, fill=False, edgecolor=color,
-                                   linestyle=linestyle, linewidth=2))
-    ax.set_xticks(range(values.shape[1]))
-    ax.set_yticks(range(values.shape[0]))
-    ax.tick_params(labelsize=7, length=0)
-    if title:
-        ax.set_title(title, fontsize=9)
-    return fig
+    return values
+
+
+class _ValueGrid:
+    """One :func:`plot_value_grid` panel, kept so that its values, window and boxes can change.
+
+    ``live=True`` animates what changes per step: the cells (image and numbers) when
+    ``static_values=False``, else only the window frame, the boxes and the title; the
+    numbers of static values go into a :class:`_TextLayer`, on top of the moving frame.
+    """
+
+    def __init__(self, ax, shape, *, cmap=None, symmetric=True, highlight_color="tab:orange", n_boxes=0,
+                 live=False, static_values=False):
+        self.ax, self.symmetric = ax, symmetric
+        self.image = ax.imshow(np.zeros(shape), cmap=cmap or ("RdBu_r" if symmetric else "Greys"),
+                               interpolation="nearest")
+        self.numbers = _CellNumbers(ax, shape) if max(shape) <= 12 else None   # bigger grids: unreadable
+        self.highlight = ax.add_patch(plt.Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor=highlight_color,
+                                                    linewidth=3, visible=False))
+        self.boxes = [ax.add_patch(plt.Rectangle((-0.35, -0.35), 0.7, 0.7, fill=False, linewidth=2, visible=False))
+                      for _ in range(n_boxes)]
+        ax.set_xticks(range(shape[1]))
+        ax.set_yticks(range(shape[0]))
+        ax.tick_params(labelsize=7, length=0)
+        if live:
+            numbers = [t for row in self.numbers.texts for t in row] if self.numbers is not None else []
+            if static_values:
+                if numbers:
+                    ax.add_artist(_TextLayer(numbers))
+            else:
+                _animate(live, self.image, *numbers)
+            _animate(live, self.highlight, *self.boxes, ax.title, *ax.spines.values())
+
+    def update(self, values, *, title=None, fmt="{:.2g}", highlight=None, cell_boxes=()):
+        values = _value_grid_array(values)
+        finite = values[np.isfinite(values)]
+        limit = float(np.abs(finite).max()) if finite.size else 1.0
+        limit = limit or 1.0
+        if self.symmetric:
+            clim = (-limit, limit)
+        else:
+            low = float(finite.min()) if finite.size else 0.0
+            clim = (min(low, 0.0), max(limit, low + 1e-12))
+        _set_image(self.image, np.ma.masked_invalid(values), clim)
+        if self.numbers is not None:
+            self.numbers.update(values, fmt=fmt, limit=limit, signed=self.symmetric, minus_zero=True)
+        self.highlight.set_visible(highlight is not None)
+        if highlight is not None:
+            r, c, h, w = highlight
+            self.highlight.set_bounds(c - 0.5, r - 0.5, w, h)
+        if len(cell_boxes) > len(self.boxes):
+            raise ValueError(f"plot_value_grid: this panel has room for {len(self.boxes)} cell boxes, "
+                             f"got {len(cell_boxes)}")
+        for k, box in enumerate(self.boxes):
+            box.set_visible(k < len(cell_boxes))
+            if k < len(cell_boxes):
+                (r, c), color, linestyle = cell_boxes[k]
+                box.set_xy((c - 0.35, r - 0.35))
+                box.set_edgecolor(color)
+                box.set_linestyle(linestyle)
+        if title:
+            if self.ax.title.get_fontsize() != 9:
+                self.ax.set_title(title, fontsize=9)
+            else:
+                _set_text(self.ax.title, title)
 
 
 def plot_backward_step(x, dout, contribution, total, *, position, window, kind, winner=None, tied=(),
@@ -1067,27 +1300,57 @@ def plot_backward_step(x, dout, contribution, total, *, position, window, kind, 
     tied : sequence of (row, col)
         For max-pooling: every input equal to the maximum (ties), winner included.
     """
-    i, j = position
-    fig, axes = plt.subplots(1, 4, figsize=figsize)
-    plot_value_grid(dout, ax=axes[0], title=f"dout {dout.shape[0]}x{dout.shape[1]}: dout[{i}, {j}] = "
-                                            f"{dout[i, j]:.3g}", highlight=(i, j, 1, 1))
-    boxes = []
-    if kind == "maxpool":
-        boxes = [((r, c), "tab:purple", "--") for r, c in tied if (r, c) != tuple(winner)]
-        boxes.append((tuple(winner), "tab:green", "-"))
-    plot_value_grid(x, ax=axes[1], title=f"input x {x.shape[0]}x{x.shape[1]}: the window out[{i}, {j}] read"
-                    + ("\n(green: winner, purple dashed: tied, no gradient)" if len(tied) > 1 else ""),
-                    symmetric=False, highlight=window, cell_boxes=boxes, fmt="{:.2g}")
-    if kind == "conv":
-        what = f"this step: dout[{i}, {j}] × w\nadded to the window of dx"
-    elif len(tied) > 1:
-        what = f"this step: {len(tied)} tied maxima,\nonly the first gets dout[{i}, {j}]"
-    else:
-        what = f"this step: the winner alone\ngets dout[{i}, {j}]"
-    plot_value_grid(contribution, ax=axes[2], title=what, highlight=window)
-    plot_value_grid(total, ax=axes[3], title="dx so far (sum of the steps up to here)", highlight=window)
-    fig.tight_layout()
+    fig = plt.figure(figsize=figsize)
+    BackwardStepPicture(fig, x, dout, kind=kind, window_shape=window[2:]).update(
+        contribution, total, position=position, window=window, winner=winner, tied=tied)
     return fig
+
+
+class BackwardStepPicture:
+    """What :func:`plot_backward_step` draws, kept so that a stepper can redraw it per step.
+
+    ``x`` and ``dout`` are fixed; :meth:`update` takes one step's contribution, running
+    total, position, window and (for max pooling) winner and ties. With ``live=True`` the
+    ``dout`` and ``x`` panels are drawn once (their numbers stay on top of the moving
+    window through a text layer); the last two panels' cells, the frames and the titles
+    are redrawn per step.
+    """
+
+    def __init__(self, fig, x, dout, *, kind, window_shape, live=False):
+        self.fig, self.x, self.dout, self.kind = fig, _value_grid_array(x), _value_grid_array(dout), kind
+        axes = self.axes = fig.subplots(1, 4)
+        n_boxes = int(np.prod(window_shape)) if kind == "maxpool" else 0     # the winner and up to all tied
+        self.panels = [_ValueGrid(axes[0], self.dout.shape, live=live, static_values=True),
+                       _ValueGrid(axes[1], self.x.shape, symmetric=False, n_boxes=n_boxes, live=live,
+                                  static_values=True),
+                       _ValueGrid(axes[2], self.x.shape, live=live),
+                       _ValueGrid(axes[3], self.x.shape, live=live)]
+        self.live, self.laid_out = live, False
+
+    def update(self, contribution, total, *, position, window, winner=None, tied=()):
+        x, dout = self.x, self.dout
+        i, j = position
+        self.panels[0].update(dout, title=f"dout {dout.shape[0]}x{dout.shape[1]}: dout[{i}, {j}] = {dout[i, j]:.3g}",
+                              highlight=(i, j, 1, 1))
+        boxes = []
+        if self.kind == "maxpool":
+            boxes = [((r, c), "tab:purple", "--") for r, c in tied if (r, c) != tuple(winner)]
+            boxes.append((tuple(winner), "tab:green", "-"))
+        self.panels[1].update(x, title=f"input x {x.shape[0]}x{x.shape[1]}: the window out[{i}, {j}] read"
+                              + ("\n(green: winner, purple dashed: tied, no gradient)" if len(tied) > 1 else ""),
+                              highlight=window, cell_boxes=boxes, fmt="{:.2g}")
+        if self.kind == "conv":
+            what = f"this step: dout[{i}, {j}] × w\nadded to the window of dx"
+        elif len(tied) > 1:
+            what = f"this step: {len(tied)} tied maxima,\nonly the first gets dout[{i}, {j}]"
+        else:
+            what = f"this step: the winner alone\ngets dout[{i}, {j}]"
+        self.panels[2].update(contribution, title=what, highlight=window)
+        self.panels[3].update(total, title="dx so far (sum of the steps up to here)", highlight=window)
+        if not self.laid_out:
+            fit_layout(self.fig) if self.live else self.fig.tight_layout()
+            self.laid_out = True
+        return self
 
 
 # ============================================================================ lesson 6

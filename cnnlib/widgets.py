@@ -147,9 +147,11 @@ class Explorer:
         fig = self.fig
         canvas = fig.canvas
         if self._background is None or fig.stale:
+            # (Listing the artists first: asking an axis for its children can make ticks,
+            # which marks the figure stale; the drawing then clears that.)
+            self._animated = animated_artists(fig)
             canvas.draw()                                   # animated artists are left out
             self._background = canvas.copy_from_bbox(fig.bbox)
-            self._animated = animated_artists(fig)
             self.full_draw_count += 1
         else:
             canvas.restore_region(self._background)
@@ -463,7 +465,7 @@ class ConvGeometryExplorer(Explorer):
         return n, k, p, s
 
     def build_figure(self):
-        self._picture = viz.ConvGeometryPicture(viz.widget_figure((9, 4.4)), *self._compute())
+        self._picture = viz.ConvGeometryPicture(viz.widget_figure((9, 4.4)), *self._compute(), live=True)
         return self._picture.fig
 
     def update_figure(self):
@@ -543,10 +545,9 @@ import copy as _copy  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cnnlib import ops as _ops  # noqa: E402
+from cnnlib import viz as _viz  # noqa: E402
 from cnnlib.losses import SoftmaxCrossEntropy as _SoftmaxCrossEntropy  # noqa: E402
 from cnnlib.losses import softmax as _softmax  # noqa: E402
-from cnnlib.viz import (plot_backward_step, plot_eps_sweep, plot_probabilities,  # noqa: E402
-                        plot_softmax_stability)
 
 __all__ += ["SoftmaxExplorer", "StabilityLab", "GradCheckExplorer", "BackwardStepper"]
 
@@ -638,14 +639,24 @@ class SoftmaxExplorer(Explorer):
     def temperature(self):
         return float(self.temperature_slider.value)
 
-    def figure(self):
+    def _compute(self):
         T = self.temperature
         self.probs = _softmax(self.logits / T)
         y = self.true_class
         self.loss = float(-np.log(self.probs[y]))
-        return plot_probabilities(self.probs, true_class=y, class_labels=self.class_labels,
-                                  title=f"T = {T:.2f}:  p(true class {y}) = {self.probs[y]:.3f},  "
-                                        f"loss = -ln p = {self.loss:.3f}", figsize=(6, 3.2))
+        return f"T = {T:.2f}:  p(true class {y}) = {self.probs[y]:.3f},  loss = -ln p = {self.loss:.3f}"
+
+    def build_figure(self):
+        title = self._compute()
+        fig = _viz.widget_figure((6, 3.2))
+        self._picture = _viz.ProbabilitiesPicture(fig.add_subplot(), self.probs, true_class=self.true_class,
+                                                  class_labels=self.class_labels, title=title, live=True)
+        _viz.fit_layout(fig)
+        return fig
+
+    def update_figure(self):
+        title = self._compute()
+        self._picture.update(self.probs, title=title)
 
 
 class StabilityLab(Explorer):
@@ -679,17 +690,28 @@ class StabilityLab(Explorer):
     def overflowed(self):
         return bool(not np.isfinite(self.naive).all())
 
-    def figure(self):
+    def _compute(self):
         dtype = np.dtype(self.dtype_dropdown.value)
         scale = 10.0 ** self.scale_slider.value
         self.scaled_logits = (self.base_logits * scale).astype(dtype)
         self.naive = _naive_softmax(self.scaled_logits)
         self.stable = _softmax(self.scaled_logits)
-        fig = plot_softmax_stability(self.scaled_logits, self.naive, self.stable, dtype_name=dtype.name)
-        fig.suptitle(f"logits × {scale:.4g}   (exp overflows {dtype.name} above "
-                     f"{np.log(np.finfo(dtype).max):.1f})", fontsize=10)
-        fig.tight_layout()
+        return dtype.name, (f"logits × {scale:.4g}   (exp overflows {dtype.name} above "
+                            f"{np.log(np.finfo(dtype).max):.1f})")
+
+    def build_figure(self):
+        dtype_name, heading = self._compute()
+        fig = _viz.widget_figure((10, 3.6))
+        self._picture = _viz.StabilityPicture(fig, self.scaled_logits, self.naive, self.stable, dtype_name=dtype_name,
+                                              live=True)
+        fig.suptitle(heading, fontsize=10)
+        _viz.fit_layout(fig)
         return fig
+
+    def update_figure(self):
+        dtype_name, heading = self._compute()
+        self._picture.update(self.scaled_logits, self.naive, self.stable, dtype_name=dtype_name)
+        self.fig.suptitle(heading, fontsize=10)
 
 
 def _scalar_relative_error(a, b):
@@ -757,6 +779,7 @@ class GradCheckExplorer(Explorer):
                      for k in net.layers[i].params}
             self._setups[np.dtype(dtype).name] = (net, xd, labels, fn, grads)
         self._sweeps = {}
+        self._layer_inputs = {}
         first = self._param_layers[0]
         self.layer_dropdown = widgets.Dropdown(
             options=[(f"{i}: {model.layers[i]!r}", i) for i in self._param_layers], value=first,
@@ -805,16 +828,36 @@ class GradCheckExplorer(Explorer):
             super().refresh(*args)
 
     # -- the numbers
+    def _layer_input(self, dtype_name, layer_index):
+        """What the layers before ``layer_index`` make of x: it does not depend on the nudged
+        parameter, so we compute it once (a nudge in the last layer then costs one small
+        forward pass instead of the whole net's)."""
+        cache_key = (dtype_name, layer_index)
+        if cache_key not in self._layer_inputs:
+            net, xd = self._setups[dtype_name][:2]
+            h = xd
+            for layer in net.layers[:layer_index]:
+                h = layer.forward(h)
+            self._layer_inputs[cache_key] = h.copy()    # a copy: layers may reuse their buffers
+        return self._layer_inputs[cache_key]
+
     def _numeric(self, dtype_name, key, flat_index, eps):
-        net, xd, labels, fn, _ = self._setups[dtype_name]
+        net, _, labels, fn, _ = self._setups[dtype_name]
+        h = self._layer_input(dtype_name, key[0])
         p = net.layers[key[0]].params[key[1]]
         idx = np.unravel_index(flat_index, p.shape)
         old = p[idx].copy()
+
+        def loss():      # the same numbers as fn.forward(net.forward(x), labels)
+            out = h
+            for layer in net.layers[key[0]:]:
+                out = layer.forward(out)
+            return fn.forward(out, labels)
         try:
             p[idx] = old + eps
-            f_plus = fn.forward(net.forward(xd), labels)
+            f_plus = loss()
             p[idx] = old - eps
-            f_minus = fn.forward(net.forward(xd), labels)
+            f_minus = loss()
         finally:
             p[idx] = old
         return (f_plus - f_minus) / (2 * eps)
@@ -833,7 +876,7 @@ class GradCheckExplorer(Explorer):
             self._sweeps[cache_key] = curves
         return self._sweeps[cache_key]
 
-    def figure(self):
+    def _compute(self):
         key = (self.layer_dropdown.value, self.param_dropdown.value)
         index, eps = int(self.index_slider.value), float(self.eps_slider.value)
         self.analytic64 = self._analytic("float64", key, index)
@@ -845,10 +888,6 @@ class GradCheckExplorer(Explorer):
         self.sweep = self._sweep(key, index)
         shape = self._setups["float64"][0].layers[key[0]].params[key[1]].shape
         entry = tuple(int(i) for i in np.unravel_index(index, shape))
-        fig, (ax, text_ax) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [1.5, 1]})
-        plot_eps_sweep(self.sweep["eps"], {"float64": self.sweep["float64"], "float32": self.sweep["float32"]},
-                       current_eps=eps, ax=ax, title=f"layer {key[0]}, {key[1]}{list(entry)}: error vs eps")
-        text_ax.axis("off")
         lines = [f"eps = {eps:.0e}", "",
                  "            analytic       numeric     rel. error",
                  f"float64  {self.analytic64: .6e} {self.numeric64: .6e}  {self.error64:.1e}",
@@ -856,9 +895,29 @@ class GradCheckExplorer(Explorer):
                  "numeric = (L(w+eps) - L(w-eps)) / (2 eps)",
                  "right of the V: truncation (~eps²)",
                  "left of the V: rounding (~machine eps / eps)"]
-        text_ax.text(0, 0.95, "\n".join(lines), family="monospace", fontsize=8.5, va="top")
-        fig.tight_layout()
+        return (key, index), f"layer {key[0]}, {key[1]}{list(entry)}: error vs eps", "\n".join(lines), eps
+
+    def _curves(self):
+        return {"float64": self.sweep["float64"], "float32": self.sweep["float32"]}
+
+    def build_figure(self):
+        self._shown_entry, title, text, eps = self._compute()
+        fig = _viz.widget_figure((10, 3.8))
+        ax, text_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.5, 1]})
+        self._picture = _viz.EpsSweepPicture(ax, self.sweep["eps"], self._curves(), current_eps=eps, title=title,
+                                             live=True)
+        text_ax.axis("off")
+        self._text = text_ax.text(0, 0.95, text, family="monospace", fontsize=8.5, va="top", animated=True)
+        _viz.fit_layout(fig)
         return fig
+
+    def update_figure(self):
+        entry, title, text, eps = self._compute()
+        if entry != self._shown_entry:          # a new curve; moving eps only moves the marks
+            self._picture.update(self._curves(), title=title)
+            self._shown_entry = entry
+        self._picture.mark(eps)
+        self._text.set_text(text)
 
 
 class BackwardStepper(Explorer):
@@ -943,16 +1002,25 @@ class BackwardStepper(Explorer):
         tied = [(r0 + int(a), c0 + int(b)) for a, b in np.argwhere(window == window.max())]
         return share, (r0 + p, c0 + q), tied
 
-    def figure(self):
+    def _compute(self):
         W_out = self.dout.shape[1]
         step = int(self.step_slider.value)
         i, j = divmod(step, W_out)
         self.position = (i, j)
         self.contribution, self.winner, self.tied = self._share(i, j)
         self.total = sum(self._share(*divmod(k, W_out))[0] for k in range(step + 1))
-        return plot_backward_step(self.x, self.dout, self.contribution, self.total, position=(i, j),
-                                  window=(i * self.stride, j * self.stride, self.KH, self.KW), kind=self.kind,
-                                  winner=self.winner, tied=self.tied)
+        return dict(position=(i, j), window=(i * self.stride, j * self.stride, self.KH, self.KW),
+                    winner=self.winner, tied=self.tied)
+
+    def build_figure(self):
+        self._picture = _viz.BackwardStepPicture(_viz.widget_figure((13, 3.6)), self.x, self.dout, kind=self.kind,
+                                                 window_shape=(self.KH, self.KW), live=True)
+        self.update_figure()
+        return self._picture.fig
+
+    def update_figure(self):
+        where = self._compute()
+        self._picture.update(self.contribution, self.total, **where)
 
 
 

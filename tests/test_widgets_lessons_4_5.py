@@ -328,3 +328,89 @@ def test_backward_stepper_pictures_differ_between_steps(close_after):
 def test_backward_stepper_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BackwardStepper(**kwargs)
+
+
+# ----------------------------------------------------------------------------- fast redraws
+
+from test_widgets_lessons_1_3 import assert_like_a_plain_drawing, assert_redrawn_in_place  # noqa: E402
+
+
+def test_softmax_explorer_moves_its_bars_in_place(close_after):
+    explorer = SoftmaxExplorer([2.0, 1.0, 0.1], true_class=1)
+    close_after(explorer)
+    assert_redrawn_in_place(explorer, lambda: setattr(explorer.logit_sliders[0], "value", -3.0), expect_full_draws=1)
+    ax = explorer.fig.axes[0]
+    np.testing.assert_allclose([bar.get_height() for bar in ax.patches], explorer.probs)
+    assert [t.get_text() for t in ax.texts] == [f"{p:.3f}" for p in explorer.probs]
+    assert ax.get_title().endswith(f"loss = -ln p = {explorer.loss:.3f}")
+    assert_like_a_plain_drawing(explorer)
+
+
+def test_stability_lab_updates_in_place(close_after):
+    lab = StabilityLab([2.0, 3.0, -1.0])
+    close_after(lab)
+    assert_redrawn_in_place(lab, lambda: setattr(lab.scale_slider, "value", 3.0))
+    naive_ax = lab.fig.axes[0]
+    assert naive_ax.get_title().endswith("2 of 3 values not finite")
+    hatched = [bar for bar in naive_ax.patches if bar.get_visible() and bar.get_hatch()]
+    assert len(hatched) == 2                                       # the two nan bars
+    assert lab.fig.get_suptitle().startswith("logits × 1000")
+    assert_like_a_plain_drawing(lab)
+
+
+def test_gradcheck_explorer_moving_eps_redraws_only_the_marks(close_after):
+    net, x, labels = small_net_and_data()
+    explorer = GradCheckExplorer(net, x, labels)
+    close_after(explorer)
+    curve = explorer.fig.axes[0].lines[0].get_ydata().copy()
+    assert_redrawn_in_place(explorer, lambda: setattr(explorer.eps_slider, "value", 1e-3), expect_full_draws=1)
+    np.testing.assert_array_equal(explorer.fig.axes[0].lines[0].get_ydata(), curve)   # same entry, same curve
+    assert "eps = 1e-03" in explorer.fig.axes[1].texts[0].get_text()
+    assert_redrawn_in_place(explorer, lambda: setattr(explorer.index_slider, "value", 0))
+    assert not np.array_equal(explorer.fig.axes[0].lines[0].get_ydata(), curve)      # a new entry's curve
+    assert_like_a_plain_drawing(explorer)
+
+
+def test_gradcheck_explorer_computes_each_sweep_once(close_after, monkeypatch):
+    net, x, labels = small_net_and_data()
+    explorer = GradCheckExplorer(net, x, labels)
+    close_after(explorer)
+    calls = []
+    original = GradCheckExplorer._numeric
+    monkeypatch.setattr(GradCheckExplorer, "_numeric", lambda self, *a: calls.append(a) or original(self, *a))
+    explorer.eps_slider.value = 1e-4                       # the curve is cached: two new points only
+    assert len(calls) == 2
+    explorer.index_slider.value = 1                        # a new curve: 2 dtypes x n_eps, plus the 2 points
+    assert len(calls) == 2 + 2 + 2 * len(explorer.sweep["eps"])
+
+
+@pytest.mark.parametrize("kind", ["conv", "maxpool"])
+def test_backward_stepper_updates_in_place(kind, close_after):
+    if kind == "conv":
+        stepper = BackwardStepper(X, np.arange(1.0, 17.0).reshape(4, 4) / 10, kernel=KERNEL)
+    else:
+        stepper = BackwardStepper(X, np.arange(1.0, 10.0).reshape(3, 3), pool_size=2)
+    close_after(stepper)
+    for step in (1, 2, stepper.step_slider.max):
+        assert_redrawn_in_place(stepper, lambda: setattr(stepper.step_slider, "value", step), expect_full_draws=1)
+    total_ax = stepper.fig.axes[3]
+    np.testing.assert_allclose(total_ax.images[0].get_array(), stepper.dx)          # the last step: all of dx
+    assert [t.get_text() for t in total_ax.texts] == [f"{v:.2g}" for v in stepper.total.ravel()]
+    assert_like_a_plain_drawing(stepper)
+
+
+@pytest.mark.parametrize("draw, size, n_axes", [
+    (lambda: __import__("cnnlib.viz").viz.plot_probabilities([0.2, 0.8], true_class=1), (500, 300), 1),
+    (lambda: __import__("cnnlib.viz").viz.plot_softmax_stability([1.0, 800.0], [0.0, np.nan], [0.0, 1.0]),
+     (1000, 360), 2),
+    (lambda: __import__("cnnlib.viz").viz.plot_eps_sweep(np.logspace(-8, -1, 8), {"float64": np.ones(8)}),
+     (600, 380), 1),
+    (lambda: __import__("cnnlib.viz").viz.plot_backward_step(X, np.ones((3, 3)), X * 0, X * 0, position=(0, 0),
+                                                            window=(0, 0, 2, 2), kind="maxpool", winner=(0, 0),
+                                                            tied=[(0, 0), (0, 1)]), (1300, 360), 4),
+])
+def test_static_pictures_keep_their_size_and_axes(draw, size, n_axes):
+    """The lessons store '<Figure size WxH with N Axes>'; a static picture has nothing animated."""
+    fig = draw()
+    assert tuple(int(v) for v in fig.get_size_inches() * 100) == size and len(fig.axes) == n_axes
+    assert not fig.findobj(lambda a: a.get_animated())
