@@ -56,6 +56,8 @@ def parse_args(argv=None):
                         help="folder with the four MNIST IDX .gz files (for the epoch)")
     parser.add_argument("--epoch-chunk", type=int, default=50,
                         help="batches per library per turn in the interleaved epoch (default 50)")
+    parser.add_argument("--pause", type=float, default=0.2,
+                        help="seconds of rest before each timed block (default 0.2; see interleaved)")
     parser.add_argument("--markdown", action="store_true", help="also print the results as a Markdown table")
     return parser.parse_args(argv)
 
@@ -85,7 +87,6 @@ torch.set_num_threads(ARGS.threads)
 F32 = np.float32
 BATCH = 64
 RESULTS = []        # rows for the summary table
-PAUSE = 0.02        # seconds between timed blocks (see interleaved)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -94,9 +95,11 @@ def interleaved(fns, rounds=None, calls=None):
     """Time the functions in ``fns`` (a dict name -> fn) in interleaved blocks.
 
     Each round times ``calls`` calls of each function in turn; the order of the
-    functions alternates from round to round. Before each block we pause briefly, so
-    that the other library's worker threads (which spin for a while after each call,
-    waiting for more work) have gone to sleep, and make one untimed warm-up call.
+    functions alternates from round to round. Before each block we rest ``--pause``
+    seconds and make one untimed warm-up call. The rest matters: after a call, both
+    libraries' worker threads keep spinning for a while, waiting for more work (OpenBLAS
+    for up to about 0.1 s), and on two cores those spinning threads would slow down the
+    other library's next block.
 
     Returns
     -------
@@ -115,7 +118,7 @@ def interleaved(fns, rounds=None, calls=None):
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
             fn = fns[name]
-            time.sleep(PAUSE)
+            time.sleep(ARGS.pause)
             fn()
             block = []
             for _ in range(calls):
@@ -437,6 +440,7 @@ def section_epoch():
     chunk = ARGS.epoch_chunk
     for turn, start in enumerate(range(0, len(batches), chunk)):
         for name in (("cnnlib", "torch") if turn % 2 == 0 else ("torch", "cnnlib")):
+            time.sleep(ARGS.pause)
             t0, c0 = time.perf_counter(), time.process_time()
             for idx in batches[start:start + chunk]:
                 _, acc = runners[name](idx)
