@@ -269,6 +269,17 @@ def _set_text(text, value, **style):
             getattr(text, f"set_{name}")(v)
 
 
+def _set_suptitle(fig, title, fontsize=10):
+    """Change ``fig``'s suptitle: through its Text once it exists (``fig.suptitle`` marks the
+    whole figure stale, even for an animated suptitle)."""
+    text = getattr(fig, "_cnnlib_suptitle", None)
+    if text is None:
+        fig._cnnlib_suptitle = fig.suptitle(title, fontsize=fontsize)
+    else:
+        _set_text(text, title)
+    return fig._cnnlib_suptitle
+
+
 def _set_image(im, values, clim):
     """New values for an ``imshow`` image: data, colour limits and, if the shape changed, extent."""
     old = im.get_array()
@@ -306,15 +317,17 @@ def _empty_axes(ax):
     ax.relim()
 
 
-def fit_layout(fig, *, pad=0.1, rounds=3):
+def fit_layout(fig, *, pad=0.1, rounds=3, tight=True):
     """Lay a live figure out once: ``tight_layout``, then move the subplots' outer edges in
     where something (a title above an aspect-locked panel, a legend below one) would stick
     out of the figure or come closer than ``pad`` inches to its edge.
 
     Static pictures are cropped to their content by ``savefig(bbox_inches="tight")``; an
     explorer's figure is rendered as it is, many times, so we make it fit once instead.
+    ``tight=False`` keeps the figure's own spacing and only pulls in what sticks out.
     """
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     renderer = fig.canvas.get_renderer()
     W, H = fig.get_size_inches()
     for _ in range(rounds):
@@ -1359,7 +1372,7 @@ class BackwardStepPicture:
 # thread (the training dashboard) take their axes from the caller, so they never touch
 # pyplot's global figure list.
 __all__ += ["plot_curves", "plot_confusion_matrix", "plot_filters", "plot_feature_maps",
-            "plot_saliency_grid"]
+            "plot_saliency_grid", "CurvesPicture", "FeatureMapsPicture", "SaliencyGridPicture"]
 
 
 def _trailing_mean(values, window):
@@ -1399,41 +1412,77 @@ def plot_curves(history, *, steps=None, axes=None, label=None, smooth=20, color=
     """
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=figsize)
-    ax_loss, ax_acc = axes
-    fig = ax_loss.figure
-    prefix = f"{label}: " if label else ""
-    if history is None:
-        history = {key: [] for key in ("epoch", "loss", "train_acc", "val_loss", "val_acc")}
-    for key in ("epoch", "loss", "train_acc", "val_loss", "val_acc"):
-        if key not in history:
-            raise ValueError(f"plot_curves: history has no {key!r} list; pass what Trainer.fit returns")
-    epochs = np.asarray(history["epoch"], dtype=float)
-    if steps is not None and len(steps.get("t", ())):
-        t = np.asarray(steps["t"], dtype=float)
-        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
-            values = np.asarray(steps[key], dtype=float)
-            ax.plot(t, values, color=color or "tab:blue", alpha=0.2, lw=0.8)
-            ax.plot(t, _trailing_mean(values, smooth), color=color or "tab:blue", lw=1.5,
-                    label=label or f"train (batches, mean of {smooth})")
-    elif epochs.size:
-        ax_loss.plot(epochs, history["loss"], "o-", color=color or "tab:blue", label=f"{prefix}train")
-        ax_acc.plot(epochs, history["train_acc"], "o-", color=color or "tab:blue", label=f"{prefix}train")
-    val_acc = np.asarray(history["val_acc"], dtype=float)
-    if epochs.size and np.isfinite(val_acc).any():
-        ax_loss.plot(epochs, history["val_loss"], "s--", color=color or "tab:orange", label=f"{prefix}test")
-        ax_acc.plot(epochs, val_acc, "s--", color=color or "tab:orange", label=f"{prefix}test")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.set_xlim(left=0)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="best")
-    ax_loss.set_ylim(bottom=0)
-    ax_acc.set_ylim(top=1.0)
+    fig = axes[0].figure
+    CurvesPicture(axes, label=label, smooth=smooth, color=color).update(history, steps=steps)
     if tight:
         fig.tight_layout()
     return fig
+
+
+class CurvesPicture:
+    """What :func:`plot_curves` draws into a pair of axes, kept so that a dashboard can
+    extend the curves as training goes: :meth:`update` gives the lines their new data
+    (making a line the first time it has data), rescales the axes and redoes the legend
+    only when a line appeared."""
+
+    def __init__(self, axes, *, label=None, smooth=20, color=None):
+        self.axes = ax_loss, ax_acc = axes
+        self.label, self.smooth, self.color = label, smooth, color
+        self.lines = {}
+        ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+        ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+        for ax in axes:
+            ax.grid(alpha=0.3)
+
+    def _line(self, name, ax, x, y, *args, **kwargs):
+        if name not in self.lines:
+            self.lines[name], = ax.plot(x, y, *args, **kwargs)
+            self._new_lines = True
+        else:
+            self.lines[name].set_data(x, y)
+        self._updated.add(name)
+
+    def update(self, history, steps=None):
+        ax_loss, ax_acc = self.axes
+        label, color, smooth = self.label, self.color, self.smooth
+        prefix = f"{label}: " if label else ""
+        if history is None:
+            history = {key: [] for key in ("epoch", "loss", "train_acc", "val_loss", "val_acc")}
+        for key in ("epoch", "loss", "train_acc", "val_loss", "val_acc"):
+            if key not in history:
+                raise ValueError(f"plot_curves: history has no {key!r} list; pass what Trainer.fit returns")
+        self._new_lines, self._updated = False, set()
+        epochs = np.asarray(history["epoch"], dtype=float)
+        if steps is not None and len(steps.get("t", ())):
+            t = np.asarray(steps["t"], dtype=float)
+            for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
+                values = np.asarray(steps[key], dtype=float)
+                self._line(f"{key} batches", ax, t, values, color=color or "tab:blue", alpha=0.2, lw=0.8)
+                self._line(f"{key} mean", ax, t, _trailing_mean(values, smooth), color=color or "tab:blue", lw=1.5,
+                           label=label or f"train (batches, mean of {smooth})")
+        elif epochs.size:
+            self._line("loss train", ax_loss, epochs, history["loss"], "o-", color=color or "tab:blue",
+                       label=f"{prefix}train")
+            self._line("acc train", ax_acc, epochs, history["train_acc"], "o-", color=color or "tab:blue",
+                       label=f"{prefix}train")
+        val_acc = np.asarray(history["val_acc"], dtype=float)
+        if epochs.size and np.isfinite(val_acc).any():
+            self._line("loss test", ax_loss, epochs, history["val_loss"], "s--", color=color or "tab:orange",
+                       label=f"{prefix}test")
+            self._line("acc test", ax_acc, epochs, val_acc, "s--", color=color or "tab:orange", label=f"{prefix}test")
+        for name, line in self.lines.items():
+            if line.get_visible() != (name in self._updated):
+                line.set_visible(name in self._updated)
+        for ax in self.axes:
+            ax.set_autoscale_on(True)
+            ax.relim(visible_only=True)
+            ax.autoscale_view()
+            ax.set_xlim(left=0)
+            if self._new_lines and ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8, loc="best")
+        ax_loss.set_ylim(bottom=0)
+        ax_acc.set_ylim(top=1.0)
+        return self
 
 
 def plot_confusion_matrix(cm, *, ax=None, title=None, figsize=(4.6, 4.2)):
@@ -1524,32 +1573,72 @@ def plot_feature_maps(maps, *, fig=None, title=None, n_cols=8, cell_size=0.9, hi
     highlight : int, optional
         Frame this channel in orange.
     """
+    maps = _feature_maps_array(maps)
+    if fig is None:
+        C = maps.shape[0]
+        cols = min(n_cols, C)
+        fig = plt.figure(figsize=(cols * cell_size, -(-C // cols) * cell_size + 0.4))
+    FeatureMapsPicture(fig, maps, title=title, n_cols=n_cols, highlight=highlight)
+    return fig
+
+
+def _feature_maps_array(maps):
     maps = np.asarray(maps, dtype=float)
     if maps.ndim != 3 or 0 in maps.shape:
         raise ValueError(f"plot_feature_maps: expected maps of shape (C, H, W), got {maps.shape}")
-    C = maps.shape[0]
-    n_cols = min(n_cols, C)
-    n_rows = -(-C // n_cols)
-    if fig is None:
-        fig = plt.figure(figsize=(n_cols * cell_size, n_rows * cell_size + 0.4))
-    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
-    signed = maps.min() < 0
-    limit = float(np.abs(maps).max()) or 1.0
-    style = dict(cmap="RdBu_r", vmin=-limit, vmax=limit) if signed else dict(cmap="gray", vmin=0, vmax=limit)
-    for c, ax in enumerate(axes):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if c >= C:
-            ax.axis("off")
-            continue
-        ax.imshow(maps[c], interpolation="nearest", **style)
-        ax.set_title(str(c), fontsize=7, pad=2)
-        if c == highlight:
-            for spine in ax.spines.values():
-                spine.set(color="tab:orange", linewidth=3)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+    return maps
+
+
+class FeatureMapsPicture:
+    """What :func:`plot_feature_maps` draws into ``fig`` (a figure or sub-figure), kept so that
+    an explorer can show another image's maps (same shape) or frame another channel.
+    With ``live=True`` the maps and their frames are animated (the titles are drawn once)."""
+
+    def __init__(self, fig, maps, *, title=None, n_cols=8, highlight=None, live=False):
+        maps = _feature_maps_array(maps)
+        self.fig = fig
+        C = maps.shape[0]
+        n_cols = min(n_cols, C)
+        n_rows = -(-C // n_cols)
+        self.axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
+        self.images = []
+        for c, ax in enumerate(self.axes):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= C:
+                ax.axis("off")
+                continue
+            self.images.append(ax.imshow(maps[c], interpolation="nearest", cmap="gray"))
+            ax.set_title(str(c), fontsize=7, pad=2)
+        if title:
+            _set_suptitle(fig, title)
+        self.highlight = None
+        self.update(maps, highlight=highlight)
+        if live:
+            _animate(live, *self.images, *(spine for ax in self.axes[:C] for spine in ax.spines.values()))
+
+    def update(self, maps, *, highlight=None, title=None):
+        import matplotlib as mpl
+        maps = _feature_maps_array(maps)
+        if maps.shape[0] != len(self.images):
+            raise ValueError(f"plot_feature_maps: this picture shows {len(self.images)} maps, got {maps.shape[0]}")
+        signed = maps.min() < 0
+        limit = float(np.abs(maps).max()) or 1.0
+        cmap, clim = ("RdBu_r", (-limit, limit)) if signed else ("gray", (0, limit))
+        for im, values in zip(self.images, maps):
+            if im.get_cmap().name != cmap:
+                im.set_cmap(cmap)
+            _set_image(im, values, clim)
+        if highlight != self.highlight:
+            if self.highlight is not None and self.highlight < len(self.images):
+                for spine in self.axes[self.highlight].spines.values():
+                    spine.set(color=mpl.rcParams["axes.edgecolor"], linewidth=mpl.rcParams["axes.linewidth"])
+            if highlight is not None and 0 <= highlight < len(self.images):
+                for spine in self.axes[highlight].spines.values():
+                    spine.set(color="tab:orange", linewidth=3)
+            self.highlight = highlight
+        if title:
+            _set_suptitle(self.fig, title)
 
 
 def plot_saliency_grid(images, saliencies, titles=None, *, fig=None, cell_size=1.2):
@@ -1564,23 +1653,53 @@ def plot_saliency_grid(images, saliencies, titles=None, *, fig=None, cell_size=1
     titles : list of str, optional
         One per column, above the digit.
     """
+    images, saliencies = _saliency_arrays(images, saliencies)
+    if fig is None:
+        fig = plt.figure(figsize=(max(len(images), 2) * cell_size, 2 * cell_size + 0.5))
+    SaliencyGridPicture(fig, images, saliencies, titles)
+    return fig
+
+
+def _saliency_arrays(images, saliencies):
     images = np.asarray(images, dtype=float)
     saliencies = np.asarray(saliencies, dtype=float)
     if images.ndim != 3 or images.shape != saliencies.shape or len(images) == 0:
         raise ValueError(f"plot_saliency_grid: expected images and saliencies of the same shape (n, H, W), "
                          f"got {images.shape} and {saliencies.shape}")
-    n = len(images)
-    if fig is None:
-        fig = plt.figure(figsize=(max(n, 2) * cell_size, 2 * cell_size + 0.5))
-    axes = fig.subplots(2, n, squeeze=False, gridspec_kw={"hspace": 0.08, "wspace": 0.08})
-    for k in range(n):
-        axes[0, k].imshow(images[k], cmap="gray_r", interpolation="nearest")
-        axes[1, k].imshow(saliencies[k], cmap="inferno", vmin=0, interpolation="nearest")
-        if titles is not None:
-            axes[0, k].set_title(titles[k], fontsize=8)
-        for ax in axes[:, k]:
+    return images, saliencies
+
+
+class SaliencyGridPicture:
+    """What :func:`plot_saliency_grid` draws into ``fig``; :meth:`update` shows other digits
+    (the same number of them) with the same axes. With ``live=True`` the images and the
+    titles are animated (the frames and row labels are drawn once)."""
+
+    def __init__(self, fig, images, saliencies, titles=None, *, live=False):
+        images, saliencies = _saliency_arrays(images, saliencies)
+        self.fig = fig
+        n = len(images)
+        axes = self.axes = fig.subplots(2, n, squeeze=False, gridspec_kw={"hspace": 0.08, "wspace": 0.08})
+        self.digits = [axes[0, k].imshow(images[k], cmap="gray_r", interpolation="nearest") for k in range(n)]
+        self.maps = [axes[1, k].imshow(saliencies[k], cmap="inferno", vmin=0, interpolation="nearest")
+                     for k in range(n)]
+        for ax in axes.ravel():
             ax.set_xticks([])
             ax.set_yticks([])
-    axes[0, 0].set_ylabel("digit", fontsize=8)
-    axes[1, 0].set_ylabel("saliency", fontsize=8)
-    return fig
+        axes[0, 0].set_ylabel("digit", fontsize=8)
+        axes[1, 0].set_ylabel("saliency", fontsize=8)
+        self.update(images, saliencies, titles)
+        _animate(live, *self.digits, *self.maps, *(ax.title for ax in axes[0]),
+                 *(spine for ax in axes.ravel() for spine in ax.spines.values()))
+
+    def update(self, images, saliencies, titles=None):
+        images, saliencies = _saliency_arrays(images, saliencies)
+        if len(images) != len(self.digits):
+            raise ValueError(f"plot_saliency_grid: this picture shows {len(self.digits)} digits, got {len(images)}")
+        for k, (digit, saliency) in enumerate(zip(images, saliencies)):
+            _set_image(self.digits[k], digit, (digit.min(), digit.max()))            # as imshow scales them
+            _set_image(self.maps[k], saliency, (0, saliency.max()))
+            if titles is not None:
+                if self.axes[0, k].title.get_fontsize() != 8:
+                    self.axes[0, k].set_title(titles[k], fontsize=8)
+                else:
+                    _set_text(self.axes[0, k].title, titles[k])

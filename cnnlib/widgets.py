@@ -78,6 +78,7 @@ class Explorer:
         self._figure_key = None
         self._background = None     # the figure without its animated artists, as pixels
         self._animated = []         # the artists drawn over the background, in z-order
+        self._kept = {}             # id(figure) -> (figure, background, animated) of figures not shown now
         header = [widgets.HTML(f"<b>{title}</b>")] if title else []
         self.widget = widgets.VBox(header + [widgets.HBox(self.controls) if self.controls else widgets.HBox(),
                                              self.out, self.status])
@@ -116,6 +117,7 @@ class Explorer:
         except Exception as e:     # shown in the widget: a callback must not fail silently
             if self._updates_in_place:
                 self.fig = None    # possibly half updated: build it afresh next time
+                self._kept = {}
             else:
                 plt.close("all")
             self.status.value = f"error: {type(e).__name__}: {e}"
@@ -135,9 +137,15 @@ class Explorer:
             return figure_to_png(self.figure())
         key = self.figure_key()
         if self.fig is None or key != self._figure_key:
+            if self.fig is not None:     # an explorer may keep its figures: keep their backgrounds too
+                self._kept[id(self.fig)] = (self.fig, self._background, self._animated)
             self.fig = self.build_figure()
             self._figure_key = key
-            self._background = None
+            kept = self._kept.get(id(self.fig))
+            if kept is not None and kept[0] is self.fig:
+                _, self._background, self._animated = kept
+            else:
+                self._background = None
         else:
             self.update_figure()
         return self._render()
@@ -177,7 +185,7 @@ class Explorer:
         for w in self.controls + [self.out, self.status, self.widget]:
             w.close()
         self.fig = self._background = None
-        self._animated = []
+        self._animated, self._kept = [], {}
 
 
 # ============================================================================ lessons 1-3
@@ -704,14 +712,14 @@ class StabilityLab(Explorer):
         fig = _viz.widget_figure((10, 3.6))
         self._picture = _viz.StabilityPicture(fig, self.scaled_logits, self.naive, self.stable, dtype_name=dtype_name,
                                               live=True)
-        fig.suptitle(heading, fontsize=10)
+        _viz._set_suptitle(fig, heading)
         _viz.fit_layout(fig)
         return fig
 
     def update_figure(self):
         dtype_name, heading = self._compute()
         self._picture.update(self.scaled_logits, self.naive, self.stable, dtype_name=dtype_name)
-        self.fig.suptitle(heading, fontsize=10)
+        _viz._set_suptitle(self.fig, heading)
 
 
 def _scalar_relative_error(a, b):
@@ -1026,12 +1034,10 @@ class BackwardStepper(Explorer):
 
 # ============================================================================ lesson 6
 # (training dashboard, feature maps, confusion matrix, draw-a-digit go here)
-import io  # noqa: E402
 import math  # noqa: E402
 import threading  # noqa: E402
 
 import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from cnnlib import viz  # noqa: E402
 from cnnlib.losses import softmax  # noqa: E402
@@ -1203,25 +1209,27 @@ class TrainingDashboard(Explorer):
         children.insert(children.index(self.out), self.info)
         self.widget.children = tuple(children)
 
-    # -- drawing (also from the training thread, so no pyplot: a plain Figure)
-    def figure(self):
-        fig = Figure(figsize=(9, 3.2))
+    # -- drawing (also from the training thread, so no pyplot: widget_figure is outside it)
+    def build_figure(self):
+        fig = viz.widget_figure((9, 3.2))
         fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.9, wspace=0.22)  # fixed: no re-layout
-        axes = fig.subplots(1, 2)
-        viz.plot_curves(self.history, steps=self.step_log, axes=axes, smooth=self.smooth, tight=False)
-        for ax in axes:
-            ax.set_xlim(self.first_epoch, self.first_epoch + self.epochs)
+        self._curves = viz.CurvesPicture(fig.subplots(1, 2), smooth=self.smooth)
+        self.update_figure()
         return fig
+
+    def update_figure(self):
+        self._curves.update(self.history, steps=self.step_log)
+        for ax in self._curves.axes:
+            ax.set_xlim(self.first_epoch, self.first_epoch + self.epochs)
 
     def refresh(self, *_):
         """Redraw the curves (thread-safe: never touches pyplot's list of open figures)."""
         with self._draw_lock:
             start = time.perf_counter()
             try:
-                buf = io.BytesIO()
-                self.figure().savefig(buf, format="png", dpi=80)   # fixed layout: one render pass
-                png = buf.getvalue()
+                png = self._draw_png()     # the same figure, its lines extended
             except Exception as e:     # shown in the widget: a callback must not fail silently
+                self.fig = None
                 self.status.value = f"error: {type(e).__name__}: {e}"
                 return
             self.out.outputs = ()
@@ -1437,6 +1445,7 @@ class FeatureMapExplorer(Explorer):
         # Registered before the base class's redraw, so the channel range fits the layer
         # by the time the picture is drawn.
         self.layer_menu.observe(self._fit_channel_range, names="value")
+        self._figures = {}     # figure_key -> (figure, input axes, map axes, grid picture)
         super().__init__([self.image_slider, self.layer_menu, self.channel_slider, self.show_all], title=title)
 
     def _fit_channel_range(self, change):
@@ -1451,24 +1460,64 @@ class FeatureMapExplorer(Explorer):
                                         layer_outputs(self.model, self.images[image_index:image_index + 1])]
         return self._cache[image_index]
 
-    def figure(self):
+    def figure_key(self):
+        # All channels: a grid as big as the layer has channels; one channel: the same two panels
+        return (True, self.layer_menu.value) if self.show_all.value else (False, None)
+
+    def _compute(self):
         i, layer, c = self.image_slider.value, self.layer_menu.value, self.channel_slider.value
         maps = self.activations(i)[layer]   # (C, H, W)
         c = min(c, maps.shape[0] - 1)
-        fig = plt.figure(figsize=(8, 6.2 if self.show_all.value else 3.0))
-        top = fig
+        label = f" (label {self.labels[i]})" if self.labels is not None else ""
+        titles = (f"input #{i}{label}",
+                  f"layer {layer} {self.model.layers[layer]!r}\nchannel {c}, {maps.shape[1]}x{maps.shape[2]}",
+                  f"all {maps.shape[0]} channels of layer {layer}")
+        return i, c, maps, titles
+
+    def build_figure(self):
+        # Each layout is built once and kept (switching back and forth re-uses it).
+        key = self.figure_key()
+        if key not in self._figures:
+            self._figures[key] = self._build()
+        self.fig, self._ax_in, self._ax_map, self._grid = self._figures[key]
+        self.update_figure()
+        return self.fig
+
+    def _build(self):
+        i, c, maps, titles = self._compute()
+        fig = viz.widget_figure((8, 6.2 if self.show_all.value else 3.0))
+        top, self._grid = fig, None
         if self.show_all.value:
             top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.1])
-            viz.plot_feature_maps(maps, fig=bottom, highlight=c,
-                                  title=f"all {maps.shape[0]} channels of layer {layer}")
+            self._grid = viz.FeatureMapsPicture(bottom, maps, highlight=c, title=titles[2], live=True)
         ax_in, ax_map = top.subplots(1, 2)
-        label = f" (label {self.labels[i]})" if self.labels is not None else ""
-        viz.show_image(self.images[i, 0], ax=ax_in, title=f"input #{i}{label}", cmap="gray_r")
-        signed = maps.min() < 0
-        viz.show_image(maps[c], ax=ax_map, symmetric=bool(signed), colorbar=True, cmap="gray",
-                       title=f"layer {layer} {self.model.layers[layer]!r}\nchannel {c}, "
-                             f"{maps.shape[1]}x{maps.shape[2]}")
-        return fig
+        viz.show_image(self.images[i, 0], ax=ax_in, title=titles[0], cmap="gray_r")
+        viz.show_image(maps[c], ax=ax_map, symmetric=bool(maps.min() < 0), colorbar=True, cmap="gray",
+                       title=titles[1])
+        # What a new image or channel changes; the rest (frames, titles of the grid) is kept.
+        for artist in (ax_map, ax_map.images[0].colorbar.ax, ax_in.images[0], ax_in.title, *ax_in.spines.values()):
+            artist.set_animated(True)
+        viz.fit_layout(fig, tight=False)
+        return fig, ax_in, ax_map, self._grid
+
+    def update_figure(self):
+        i, c, maps, titles = self._compute()
+        image = self.images[i, 0]
+        viz._set_image(self._ax_in.images[0], image, (image.min(), image.max()))
+        viz._set_text(self._ax_in.title, titles[0])
+        # as show_image draws it: signed maps centred on 0 in red/blue, others grey from min to max
+        im, values = self._ax_map.images[0], maps[c]
+        if maps.min() < 0:
+            limit = float(np.abs(values).max()) or 1.0
+            cmap, clim = "RdBu_r", (-limit, limit)
+        else:
+            cmap, clim = "gray", (values.min(), values.max())
+        if im.get_cmap().name != cmap:
+            im.set_cmap(cmap)
+        viz._set_image(im, values, clim)
+        viz._set_text(self._ax_map.title, titles[1])
+        if self._grid is not None:
+            self._grid.update(maps, highlight=c, title=titles[2])
 
 
 # ---------------------------------------------------------------------------- confusion matrix
@@ -1542,6 +1591,7 @@ class ConfusionExplorer(Explorer):
                                              value="pred", description="saliency of",
                                              style={"button_width": "130px"})
         self._mark(self.selected, True)
+        self._figures = {}       # number of columns -> (figure, picture)
         super().__init__([widgets.VBox([self.grid, self.explain])], title=title)
         self.explain.observe(self.refresh, names="value")
 
@@ -1567,25 +1617,51 @@ class ConfusionExplorer(Explorer):
         confidence = self.probs[idx, predicted_class]
         return idx[np.argsort(-confidence, kind="stable")]
 
-    def figure(self):
+    def figure_key(self):
+        return min(len(self.examples(*self.selected)), self.max_shown)     # how many columns
+
+    def build_figure(self):
+        # One figure per number of columns, kept: clicking around re-uses them.
+        n = self.figure_key()
+        if n not in self._figures:
+            if n == 0:
+                fig = viz.widget_figure((6, 1.2))
+                ax = fig.add_subplot()
+                ax.axis("off")
+                picture = ax.text(0.5, 0.5, " ", ha="center", va="center", fontsize=11, animated=True)
+            else:
+                fig = viz.widget_figure((max(n, 4) * 1.2, 3.2))
+                images, maps, titles, heading = self._compute()
+                picture = viz.SaliencyGridPicture(fig, images, maps, titles, live=True)
+                viz._set_suptitle(fig, heading).set_animated(True)
+                viz.fit_layout(fig, tight=False)
+            self._figures[n] = fig, picture
+        self.fig, self._picture = self._figures[n]
+        self.update_figure()
+        return self.fig
+
+    def _compute(self):
         i, j = self.selected
         idx = self.examples(i, j)
         what = "correct" if i == j else "mistakes"
         heading = f"true {i}, predicted {j}: {len(idx)} {what}"
         if len(idx) == 0:
-            fig, ax = plt.subplots(figsize=(6, 1.2))
-            ax.axis("off")
-            ax.text(0.5, 0.5, heading + " - nothing to show", ha="center", va="center", fontsize=11)
-            return fig
+            return None, None, None, heading + " - nothing to show"
         shown = idx[:self.max_shown]
         target = {"pred": j, "true": i}[self.explain.value]
         maps = np.stack([saliency_map(self.model, self.x[k], target) for k in shown])   # (n, H, W)
         titles = [f"#{k}\np({j})={self.probs[k, j]:.2f}" for k in shown]
-        fig = plt.figure(figsize=(max(len(shown), 4) * 1.2, 3.2))
-        viz.plot_saliency_grid(self.x[shown].max(axis=1), maps, titles, fig=fig)
         shown_note = f" (the {len(shown)} most confident)" if len(idx) > len(shown) else ""
-        fig.suptitle(f"{heading}{shown_note}; saliency of class {target}", fontsize=10)
-        return fig
+        return (self.x[shown].max(axis=1), maps, titles,
+                f"{heading}{shown_note}; saliency of class {target}")
+
+    def update_figure(self):
+        images, maps, titles, heading = self._compute()
+        if images is None:                   # the picture is the note
+            viz._set_text(self._picture, heading)
+        else:
+            self._picture.update(images, maps, titles)
+            viz._set_suptitle(self.fig, heading)
 
     def close(self):
         for row in self.buttons:
@@ -1652,6 +1728,7 @@ class DrawDigit(Explorer):
         self.strokes = []          # finished strokes, each a list of (x, y)
         self._stroke = None        # the stroke being drawn, or None
         self.probs = self.digit = self.feature_maps = self.predicted = None
+        self._figures = {}         # the note (nothing drawn yet) and the pictures, each built once
 
         self.canvas = Canvas(width=canvas_size, height=canvas_size,
                              layout=widgets.Layout(width=f"{canvas_size}px", height=f"{canvas_size}px",
@@ -1758,31 +1835,59 @@ class DrawDigit(Explorer):
         self.predicted = int(np.argmax(probs))
         return probs
 
-    def figure(self):
+    def figure_key(self):
+        return bool(self.strokes)          # the note, or the pictures of a drawing
+
+    def _titles(self):
+        k, n = self.predicted, min(len(self.feature_maps), 16)
+        return (f"probabilities: {k} wins with {self.probs[k]:.2f}",
+                f"first convolution's feature maps (layer {self.conv_index}, {n} of "
+                f"{self.feature_maps.shape[0]} channels)")
+
+    def build_figure(self):
+        # Both figures are built once and kept: Clear and the next stroke re-use them.
+        drawn = self.figure_key()
+        if drawn not in self._figures:
+            if not drawn:
+                fig = viz.widget_figure((5, 1.2))
+                ax = fig.add_subplot()
+                ax.axis("off")
+                ax.text(0, 0.5, "The 28x28 image the net sees, its probabilities\nand its first feature maps "
+                                "appear here.", fontsize=10, va="center")
+                parts = None
+            else:
+                self.predict()
+                probs_title, maps_title = self._titles()
+                fig = viz.widget_figure((8, 4.4))
+                top, bottom = fig.subfigures(2, 1, height_ratios=[1.7, 1])
+                ax_in, ax_probs = top.subplots(1, 2, width_ratios=[1, 2.3])
+                viz.show_image(self.digit, ax=ax_in, title="what the net sees (28x28)")
+                probs = viz.ProbabilitiesPicture(ax_probs, self.probs, title=probs_title, live=True)
+                ax_probs.set_xlabel("")                     # the digits under the bars say it; keeps room
+                for label in ax_probs.texts:                # ten value labels side by side: keep them apart
+                    label.set_fontsize(6.5)
+                maps = viz.FeatureMapsPicture(bottom, self.feature_maps[:16], title=maps_title, live=True)
+                for artist in (ax_in.images[0], *ax_in.spines.values()):    # a stroke changes these
+                    artist.set_animated(True)
+                parts = ax_in.images[0], probs, maps
+            self._figures[drawn] = fig, parts
+        self.fig, self._parts = self._figures[drawn]
+        self.update_figure()
+        return self.fig
+
+    def update_figure(self):
         if not self.strokes:
             self.probs = self.digit = self.feature_maps = self.predicted = None
             self.prediction.value = self._PROMPT
-            fig, ax = plt.subplots(figsize=(5, 1.2))
-            ax.axis("off")
-            ax.text(0, 0.5, "The 28x28 image the net sees, its probabilities\nand its first feature maps "
-                            "appear here.", fontsize=10, va="center")
-            return fig
+            return
         probs = self.predict()
         k = self.predicted
         self.prediction.value = f"The net says <b>{k}</b> ({probs[k]:.0%} sure)."
-        fig = plt.figure(figsize=(8, 4.4))
-        top, bottom = fig.subfigures(2, 1, height_ratios=[1.7, 1])
-        ax_in, ax_probs = top.subplots(1, 2, width_ratios=[1, 2.3])
-        viz.show_image(self.digit, ax=ax_in, title="what the net sees (28x28)")
-        viz.plot_probabilities(probs, ax=ax_probs, title=f"probabilities: {k} wins with {probs[k]:.2f}")
-        ax_probs.set_xlabel("")                     # the digits under the bars say it; keeps room
-        for label in ax_probs.texts:                # ten value labels side by side: keep them apart
-            label.set_fontsize(6.5)
-        maps = self.feature_maps[:16]
-        viz.plot_feature_maps(maps, fig=bottom,
-                              title=f"first convolution's feature maps (layer {self.conv_index}, "
-                                    f"{maps.shape[0]} of {self.feature_maps.shape[0]} channels)")
-        return fig
+        digit_image, probs_picture, maps_picture = self._parts
+        probs_title, maps_title = self._titles()
+        viz._set_image(digit_image, self.digit, (self.digit.min(), self.digit.max()))   # as imshow scales it
+        probs_picture.update(probs, title=probs_title)
+        maps_picture.update(self.feature_maps[:16], title=maps_title)
 
     def close(self):
         for w in (self.canvas, self.prediction, self._left, self._row):

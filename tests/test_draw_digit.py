@@ -170,3 +170,24 @@ def test_works_with_the_seed_net_and_rejects_unsuitable_models():
         DrawDigit(build_seed_net(rng=0), line_width=0)
     with pytest.raises(ValueError, match="canvas_size"):
         DrawDigit(build_seed_net(rng=0), canvas_size=0)
+
+
+def test_strokes_update_one_figure_and_clear_keeps_it(widget):
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_widgets_lessons_1_3 import assert_like_a_plain_drawing
+    note = widget.fig
+    widget.draw_stroke(SEVEN[0])
+    pictures = widget.fig
+    assert pictures is not note
+    widget.draw_stroke(SEVEN[1])
+    assert widget.fig is pictures and widget.full_draw_count == 2     # the note, then the pictures once
+    bars = [p for p in pictures.axes[1].patches]
+    np.testing.assert_allclose([b.get_height() for b in bars], widget.probs)
+    np.testing.assert_array_equal(pictures.axes[0].images[0].get_array(), widget.digit)
+    np.testing.assert_array_equal(pictures.axes[2].images[0].get_array(), widget.feature_maps[0])
+    widget.clear_button.click()
+    assert widget.fig is note
+    widget.draw_stroke(SEVEN[0])
+    assert widget.fig is pictures and widget.full_draw_count == 2     # both figures kept, with their backgrounds
+    assert_like_a_plain_drawing(widget)

@@ -344,3 +344,77 @@ def test_plot_feature_maps_and_saliency_grid():
     assert len(fig.axes) == 6 and fig.axes[0].get_title() == "a"
     with pytest.raises(ValueError, match="same shape"):
         plot_saliency_grid(np.zeros((3, 8, 8)), np.ones((2, 8, 8)))
+
+
+# ---------------------------------------------------------------------------- fast redraws
+
+from test_widgets_lessons_1_3 import assert_like_a_plain_drawing, assert_redrawn_in_place  # noqa: E402
+
+
+def test_feature_map_explorer_updates_in_place(digits, closing):
+    images, labels = digits
+    model = build_lenet(rng=0).astype(np.float32)
+    fm = FeatureMapExplorer(model, images[:5], labels[:5])
+    closing(fm)
+    assert_redrawn_in_place(fm, lambda: setattr(fm.image_slider, "value", 3), expect_full_draws=1)
+    assert_redrawn_in_place(fm, lambda: setattr(fm.channel_slider, "value", 5), expect_full_draws=1)
+    assert_redrawn_in_place(fm, lambda: setattr(fm.layer_menu, "value", 4), expect_full_draws=1)   # ReLU 8x8
+    ax_in, ax_map = fm.fig.axes[:2]
+    np.testing.assert_array_equal(ax_in.images[0].get_array(), to_input(images[3:4])[0, 0])
+    np.testing.assert_array_equal(ax_map.images[0].get_array(), fm.activations(3)[4][5])
+    assert ax_map.images[0].get_cmap().name == "gray"          # after ReLU: nothing negative
+    assert ax_map.get_title().endswith("channel 5, 8x8") and ax_in.get_title() == f"input #3 (label {labels[3]})"
+    assert_like_a_plain_drawing(fm)
+
+
+def test_feature_map_explorer_grid_frames_the_channel(digits, closing):
+    images, _ = digits
+    model = build_lenet(rng=0).astype(np.float32)
+    fm = FeatureMapExplorer(model, images[:5])
+    closing(fm)
+    fm.show_all.value = True
+    grid = [ax for ax in fm.fig.axes if ax.images and ax.get_title().isdigit()]
+    assert len(grid) == 8 and grid[0].spines["top"].get_linewidth() == 3
+    assert_redrawn_in_place(fm, lambda: setattr(fm.channel_slider, "value", 6))
+    assert [ax.spines["top"].get_linewidth() for ax in grid] == [0.8] * 6 + [3] + [0.8]
+    assert_redrawn_in_place(fm, lambda: setattr(fm.image_slider, "value", 2))
+    for c, ax in enumerate(grid):
+        np.testing.assert_array_equal(ax.images[0].get_array(), fm.activations(2)[0][c])
+    assert_like_a_plain_drawing(fm)
+
+
+def test_confusion_explorer_reuses_its_figures(digits, closing):
+    images, labels = digits
+    model = build_seed_net(rng=0).astype(np.float32)
+    ce = ConfusionExplorer(model, images, labels, max_shown=3)
+    closing(ce)
+    full = [tuple(map(int, c)) for c in np.argwhere(ce.cm >= 3)]          # cells with three digits to show
+    first, second = full[0], full[1]
+    ce.select(*first)
+    fig = ce.fig
+    assert_redrawn_in_place(ce, lambda: ce.select(*second))
+    assert ce.fig is fig
+    digits_shown = [ax.images[0].get_array() for ax in fig.axes[:3]]
+    expected = to_input(images[ce.examples(*second)[:3]])[:, 0]
+    np.testing.assert_array_equal(np.stack(digits_shown), expected)
+    assert fig.get_suptitle().startswith(f"true {second[0]}, predicted {second[1]}")
+    empty = tuple(map(int, np.argwhere(ce.cm == 0)[0]))
+    ce.select(*empty)
+    assert ce.fig is not fig and "nothing to show" in ce.fig.axes[0].texts[0].get_text()
+    ce.select(*first)
+    assert ce.fig is fig, "the three-column figure is kept"
+    assert_like_a_plain_drawing(ce)
+
+
+def test_dashboard_extends_its_curves_in_place(closing):
+    dash = make_dashboard(closing, redraw_every=2)
+    fig = dash.fig
+    dash.run()
+    assert dash.fig is fig and dash.full_draw_count == dash.draw_count
+    loss_ax, acc_ax = fig.axes
+    batches = [line for line in loss_ax.lines if len(line.get_xdata()) == dash.steps_done]
+    assert len(batches) == 2                                   # every batch (faint) and their running mean
+    np.testing.assert_allclose(batches[0].get_ydata(), dash.step_log["loss"])
+    np.testing.assert_allclose(acc_ax.lines[-1].get_ydata(), dash.history["val_acc"])
+    assert acc_ax.get_legend() is not None and loss_ax.get_xlim() == (0.0, 3.0)
+    assert_like_a_plain_drawing(dash)
