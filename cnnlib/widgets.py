@@ -1147,7 +1147,8 @@ class TrainingDashboard(Explorer):
     x, y : training inputs (N, C, H, W) and labels (N,)
     x_val, y_val : optional data evaluated after every epoch (both or neither)
     epochs, batch_size : the plan: ``epochs`` passes over ``(x, y)``
-    redraw_every : redraw the curves every this many steps (drawing costs ~0.1 s)
+    redraw_every : redraw the curves every this many steps (a redraw costs ~0.05 s: the same figure,
+        its lines extended)
 
     Attributes
     ----------
@@ -1461,8 +1462,8 @@ class FeatureMapExplorer(Explorer):
         return self._cache[image_index]
 
     def figure_key(self):
-        # All channels: a grid as big as the layer has channels; one channel: the same two panels
-        return (True, self.layer_menu.value) if self.show_all.value else (False, None)
+        # All channels: a grid with one cell per channel; one channel: the same two panels
+        return (True, self._channels[self.layer_menu.value]) if self.show_all.value else (False, None)
 
     def _compute(self):
         i, layer, c = self.image_slider.value, self.layer_menu.value, self.channel_slider.value

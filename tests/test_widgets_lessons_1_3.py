@@ -377,3 +377,39 @@ def test_static_pictures_keep_their_size_and_axes(draw, size, n_axes, rng):
     assert fig in map(plt.figure, plt.get_fignums())
     assert tuple(int(v) for v in fig.get_size_inches() * 100) == size and len(fig.axes) == n_axes
     assert not fig.findobj(lambda a: a.get_animated())
+
+
+def test_an_explorer_with_only_figure_still_works():
+    """The slow protocol (a new figure per change) is still supported, for explorers not converted."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from cnnlib.widgets import Explorer
+
+    class Plain(Explorer):
+        def __init__(self):
+            self.n = widgets.IntSlider(value=1, min=1, max=5)
+            super().__init__([self.n])
+
+        def figure(self):
+            fig, ax = plt.subplots(figsize=(2, 2))
+            ax.plot(range(self.n.value))
+            return fig
+
+    ex = Plain()
+    before = drawn(ex)
+    ex.n.value = 4
+    assert drawn(ex) != before and ex.fig is None and ex.full_draw_count == ex.draw_count == 2
+    ex.close()
+
+
+def test_an_error_while_updating_is_shown_and_the_next_move_rebuilds(digits, monkeypatch):
+    ex = FilterExplorer(digits)
+    fig, png = ex.fig, ex.png
+    monkeypatch.setattr(type(ex._picture), "update", lambda *a, **k: 1 / 0)
+    ex.digit.value = 1
+    assert ex.status.value == "error: ZeroDivisionError: division by zero" and ex.png == png
+    monkeypatch.undo()
+    ex.digit.value = 2                               # a half-updated figure is not trusted: a new one
+    assert ex.status.value == "drawn #2" and ex.fig is not fig
+    np.testing.assert_allclose(ex.feature_map, reference_conv(digits[2] / 255, ex.kernel))
+    ex.close()
