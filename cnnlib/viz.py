@@ -878,7 +878,7 @@ class PoolingPicture:
         self.windows = ax_in.add_collection(PolyCollection([], closed=True, facecolors="none",
                                                            linewidths=1.5 if small else 0.5, joinstyle="miter"))
         size = max(3, 120 / max(x.shape))
-        self.winners, = ax_in.plot([], [], "s", markerfacecolor="none", markeredgecolor="red",
+        self.winners, = ax_in.plot([], [], "s", markerfacecolor="none", markeredgecolor="tab:green",
                                    markeredgewidth=1.5 if small else 0.8, markersize=size, label="winner")
         self.legend = ax_in.add_artist(Legend(ax_in, [self.winners], ["winner"], loc="upper left",
                                               bbox_to_anchor=(0, -0.01), fontsize=8, frameon=False))
