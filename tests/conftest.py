@@ -33,3 +33,13 @@ def _close_figures():
     import sys
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture
+def close_after():
+    """Register widgets (explorers, dashboards) to be closed after the test; closing a
+    dashboard also stops and joins its training thread."""
+    made = []
+    yield made.append
+    for widget in made:
+        widget.close()

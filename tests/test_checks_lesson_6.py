@@ -219,3 +219,14 @@ def test_a_crash_in_minibatches_names_the_case():
         return [(x[:batch_size], y[:batch_size + 1][batch_size + 100])]
     with pytest.raises(CheckFailed, match=r"IndexError \(N=10 examples, batch_size=4\)"):
         check_minibatches(crashes)
+
+
+def test_minibatches_accepts_an_honest_shuffle_drawn_another_way(capsys):
+    # A correct solution need not call rng.permutation: any seeded shuffle of all the
+    # examples must pass (the "neighbouring examples" heuristic must not fire on it).
+    def argsort_shuffle(x, y, batch_size, rng):
+        order = np.argsort(rng.random(len(y)))
+        return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in range(0, len(y), batch_size)]
+
+    assert check_minibatches(argsort_shuffle) is None
+    assert capsys.readouterr().out.startswith("✓ minibatches")

@@ -295,7 +295,7 @@ def test_cli_trains_the_seed_net_on_the_sample(tmp_path):
     (["--model", "resnet"], "invalid choice: 'resnet'"),
     (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
     (["--data", "imagenet"], "invalid choice: 'imagenet'"),
-    (["--seed", "-3"], "--seed: must be 0 or more"),
+    (["--seed", "-3"], "--seed: must be at least 0"),
     (["--data-dir", "/tmp"], "--data-dir applies to --data full only"),
 ])
 def test_cli_bad_options_exit_2_with_a_message(args, words, capsys):

@@ -17,13 +17,6 @@ from cnnlib.widgets import ConfusionExplorer, FeatureMapExplorer, TrainingDashbo
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def closing():
-    """Collects widgets and closes them (stopping any training thread) after the test."""
-    made = []
-    yield made.append
-    for w in made:
-        w.close()
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +83,13 @@ def test_saliency_map_rejects_bad_input():
 
 # ---------------------------------------------------------------------------- training dashboard
 
-def make_dashboard(closing, epochs=3, batch_size=8, n=40, **kwargs):
+def make_dashboard(close_after, epochs=3, batch_size=8, n=40, **kwargs):
     x, y = toy_data(n)
     x_val, y_val = toy_data(20, seed=1)
     model = toy_model()
     trainer = Trainer(model, SGD(model, lr=0.5), rng=0)
     dash = TrainingDashboard(trainer, x, y, x_val, y_val, epochs=epochs, batch_size=batch_size, **kwargs)
-    closing(dash)
+    close_after(dash)
     return dash
 
 
@@ -114,8 +107,8 @@ def assert_same_history(got, expected):
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-12, err_msg=key)
 
 
-def test_dashboard_run_trains_the_plan_and_matches_fit(closing):
-    dash = make_dashboard(closing, redraw_every=4)
+def test_dashboard_run_trains_the_plan_and_matches_fit(close_after):
+    dash = make_dashboard(close_after, redraw_every=4)
     assert dash.state == "ready" and dash.draw_count == 1 and dash.png.startswith(PNG_MAGIC)
     assert dash.info in dash.widget.children, "the running numbers have a line of their own"
     assert dash.progress.max == 3 * 5 and dash.progress.value == 0
@@ -132,9 +125,9 @@ def test_dashboard_run_trains_the_plan_and_matches_fit(closing):
         dash.run()
 
 
-def test_dashboard_pause_stops_steps_and_resume_continues(closing):
+def test_dashboard_pause_stops_steps_and_resume_continues(close_after):
     # 1,000 single-example steps per epoch: far more than happen between Start and Pause.
-    dash = make_dashboard(closing, epochs=2, batch_size=1, n=400, redraw_every=10_000)
+    dash = make_dashboard(close_after, epochs=2, batch_size=1, n=400, redraw_every=10_000)
     dash.start_button.click()
     dash.pause_button.click()
     assert dash.wait_until_paused(timeout=10), "the training thread did not reach its pause"
@@ -155,8 +148,8 @@ def test_dashboard_pause_stops_steps_and_resume_continues(closing):
     assert_same_history(dash.history, reference_history(epochs=2, batch_size=1, n=400))
 
 
-def test_dashboard_pause_and_resume_repeatedly(closing):
-    dash = make_dashboard(closing, epochs=1, batch_size=1, n=1000, redraw_every=10_000)
+def test_dashboard_pause_and_resume_repeatedly(close_after):
+    dash = make_dashboard(close_after, epochs=1, batch_size=1, n=1000, redraw_every=10_000)
     dash.start_button.click()
     seen = []
     for _ in range(3):
@@ -168,24 +161,24 @@ def test_dashboard_pause_and_resume_repeatedly(closing):
     assert dash.join(timeout=60) and dash.steps_done == 1000
 
 
-def test_dashboard_stop_and_close_end_the_thread(closing):
-    dash = make_dashboard(closing, epochs=5, batch_size=1, n=1000, redraw_every=10_000)
+def test_dashboard_stop_and_close_end_the_thread(close_after):
+    dash = make_dashboard(close_after, epochs=5, batch_size=1, n=1000, redraw_every=10_000)
     dash.start_button.click()
     dash.stop()
     assert not dash.training and dash.state == "stopped" and dash.steps_done < 5000
-    dash2 = make_dashboard(closing, epochs=5, batch_size=1, n=1000, redraw_every=10_000)
+    dash2 = make_dashboard(close_after, epochs=5, batch_size=1, n=1000, redraw_every=10_000)
     dash2.start_button.click()
     dash2.pause_button.click()
     dash2.close()                         # a paused thread is woken and ended, not left behind
     assert not dash2.training
 
 
-def test_dashboard_shows_errors_from_the_thread(closing):
+def test_dashboard_shows_errors_from_the_thread(close_after):
     x, y = toy_data()
     x[5] = np.nan
     model = toy_model()
     dash = TrainingDashboard(Trainer(model, SGD(model, lr=0.1)), x, y, epochs=1, batch_size=40)
-    closing(dash)
+    close_after(dash)
     dash.start_button.click()
     assert dash.join(timeout=10)
     assert dash.state == "error" and isinstance(dash.error, ValueError)
@@ -208,11 +201,11 @@ def test_dashboard_rejects_bad_arguments():
 
 # ---------------------------------------------------------------------------- feature maps
 
-def test_feature_map_explorer_layers_channels_and_maps(digits, closing):
+def test_feature_map_explorer_layers_channels_and_maps(digits, close_after):
     images, labels = digits
     model = build_lenet(rng=0).astype(np.float32)
     fm = FeatureMapExplorer(model, images[:5], labels[:5])
-    closing(fm)
+    close_after(fm)
     assert fm.layer_indices == [0, 1, 2, 3, 4, 5]
     assert fm.status.value == "drawn #1" and fm.png.startswith(PNG_MAGIC)
     assert fm.channel_slider.max == 7                       # Conv2d(1→8)
@@ -245,11 +238,11 @@ def test_feature_map_explorer_checks_its_input(digits):
 
 # ---------------------------------------------------------------------------- confusion matrix
 
-def test_confusion_explorer_counts_and_clicks(digits, closing):
+def test_confusion_explorer_counts_and_clicks(digits, close_after):
     images, labels = digits
     model = build_seed_net(rng=0).astype(np.float32)
     ce = ConfusionExplorer(model, images, labels, max_shown=4)
-    closing(ce)
+    close_after(ce)
     pred = model.predict(to_input(images)).argmax(axis=1)
     expected = np.zeros((10, 10), dtype=int)
     for t, p in zip(labels, pred):
@@ -351,11 +344,11 @@ def test_plot_feature_maps_and_saliency_grid():
 from test_widgets_lessons_1_3 import assert_like_a_plain_drawing, assert_redrawn_in_place  # noqa: E402
 
 
-def test_feature_map_explorer_updates_in_place(digits, closing):
+def test_feature_map_explorer_updates_in_place(digits, close_after):
     images, labels = digits
     model = build_lenet(rng=0).astype(np.float32)
     fm = FeatureMapExplorer(model, images[:5], labels[:5])
-    closing(fm)
+    close_after(fm)
     assert_redrawn_in_place(fm, lambda: setattr(fm.image_slider, "value", 3), expect_full_draws=1)
     assert_redrawn_in_place(fm, lambda: setattr(fm.channel_slider, "value", 5), expect_full_draws=1)
     assert_redrawn_in_place(fm, lambda: setattr(fm.layer_menu, "value", 4), expect_full_draws=1)   # ReLU 8x8
@@ -367,11 +360,11 @@ def test_feature_map_explorer_updates_in_place(digits, closing):
     assert_like_a_plain_drawing(fm)
 
 
-def test_feature_map_explorer_grid_frames_the_channel(digits, closing):
+def test_feature_map_explorer_grid_frames_the_channel(digits, close_after):
     images, _ = digits
     model = build_lenet(rng=0).astype(np.float32)
     fm = FeatureMapExplorer(model, images[:5])
-    closing(fm)
+    close_after(fm)
     fm.show_all.value = True
     grid = [ax for ax in fm.fig.axes if ax.images and ax.get_title().isdigit()]
     assert len(grid) == 8 and grid[0].spines["top"].get_linewidth() == 3
@@ -383,11 +376,11 @@ def test_feature_map_explorer_grid_frames_the_channel(digits, closing):
     assert_like_a_plain_drawing(fm)
 
 
-def test_confusion_explorer_reuses_its_figures(digits, closing):
+def test_confusion_explorer_reuses_its_figures(digits, close_after):
     images, labels = digits
     model = build_seed_net(rng=0).astype(np.float32)
     ce = ConfusionExplorer(model, images, labels, max_shown=3)
-    closing(ce)
+    close_after(ce)
     full = [tuple(map(int, c)) for c in np.argwhere(ce.cm >= 3)]          # cells with three digits to show
     first, second = full[0], full[1]
     ce.select(*first)
@@ -406,8 +399,8 @@ def test_confusion_explorer_reuses_its_figures(digits, closing):
     assert_like_a_plain_drawing(ce)
 
 
-def test_dashboard_extends_its_curves_in_place(closing):
-    dash = make_dashboard(closing, redraw_every=2)
+def test_dashboard_extends_its_curves_in_place(close_after):
+    dash = make_dashboard(close_after, redraw_every=2)
     fig = dash.fig
     dash.run()
     assert dash.fig is fig and dash.full_draw_count == dash.draw_count

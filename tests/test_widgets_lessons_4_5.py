@@ -19,12 +19,6 @@ from cnnlib.widgets import BackwardStepper, GradCheckExplorer, SoftmaxExplorer, 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def close_after():
-    explorers = []
-    yield explorers.append
-    for explorer in explorers:
-        explorer.close()
 
 
 def assert_drawn(explorer, count):
