@@ -7,10 +7,24 @@ The contract
 * ``loss = SoftmaxCrossEntropy().forward(logits, labels)`` takes logits ``(N, K)`` and
   integer labels ``(N,)`` in ``[0, K)`` and returns the mean loss as a Python float;
   ``backward()`` returns its gradient with respect to the logits, ``(probs - onehot) / N``.
+* Half precision is computed in float32: float16 holds numbers only up to 65504, so the
+  shift by the maximum alone can overflow (``-60000 - 60000``). :func:`softmax` and the
+  gradient come back as float16, :func:`log_softmax` as float32 (log-probabilities such
+  as -120000 do not fit in float16), and the loss is finite.
 """
 import numpy as np
 
 __all__ = ["softmax", "log_softmax", "SoftmaxCrossEntropy"]
+
+MIN_COMPUTE_ITEMSIZE = 4  # bytes: floats narrower than float32 are computed in float32
+
+
+def _computable(z):
+    """``z`` as an array, with float16 widened to float32 (see the module's contract)."""
+    z = np.asarray(z)
+    if z.dtype.kind == "f" and z.dtype.itemsize < MIN_COMPUTE_ITEMSIZE:
+        return z.astype(np.float32)
+    return z
 
 
 def log_softmax(logits, axis=-1):
@@ -23,8 +37,12 @@ def log_softmax(logits, axis=-1):
 
     Subtracting :math:`m` changes nothing mathematically (it cancels between numerator
     and denominator) but keeps every exponent at most 0, so nothing overflows.
+    float16 logits give float32 log-probabilities (float16 cannot hold -120000).
+
+    >>> log_softmax(np.array([60000, 0, -60000], dtype=np.float16)).tolist()
+    [0.0, -60000.0, -120000.0]
     """
-    z = np.asarray(logits)
+    z = _computable(logits)
     shifted = z - z.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -36,10 +54,14 @@ def softmax(logits, axis=-1):
     [4.5e-05, 0.999955, 0.0]
     >>> round(float(softmax(np.array([1.0, 2.0, 3.0])).sum()), 12)
     1.0
+    >>> softmax(np.array([60000, 0, -60000], dtype=np.float16))   # computed in float32
+    array([1., 0., 0.], dtype=float16)
     """
-    z = np.asarray(logits)
+    given = np.asarray(logits)
+    z = _computable(given)
     e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    p = e / e.sum(axis=axis, keepdims=True)
+    return p.astype(given.dtype) if p.dtype != given.dtype and given.dtype.kind == "f" else p
 
 
 class SoftmaxCrossEntropy:
@@ -53,6 +75,8 @@ class SoftmaxCrossEntropy:
     .. math:: L = -\\log p_y, \\qquad \\frac{\\partial L}{\\partial z} = p - \\mathrm{onehot}(y)
 
     The batch loss is the mean over the N examples, so its gradient is divided by N.
+    float16 logits are computed in float32 (a finite loss for logits such as
+    ``[60000, 0, -60000]``); the gradient comes back as float16.
 
     Examples
     --------
@@ -93,25 +117,26 @@ class SoftmaxCrossEntropy:
         if not np.isfinite(logits).all():
             raise ValueError(f"{self!r}: logits contain NaN or infinity; the network has diverged "
                              "(try a smaller learning rate)")
-        logp = log_softmax(logits, axis=1)                     # (N, K)
+        logp = log_softmax(logits, axis=1)                     # (N, K), float16 widened to float32
         loss = -logp[np.arange(N), labels].mean()
-        self._cache = (np.exp(logp), labels)
+        self._cache = (np.exp(logp), labels, logits.dtype)
         return float(loss)
 
     def backward(self):
         """Gradient of the mean loss with respect to the logits: ``(p - onehot) / N``."""
         if self._cache is None:
             raise RuntimeError(f"{self!r}: call forward first; backward needs its probabilities")
-        probs, labels = self._cache
+        probs, labels, dtype = self._cache
         N = probs.shape[0]
         dlogits = probs.copy()
         dlogits[np.arange(N), labels] -= 1
         dlogits /= N
-        return dlogits
+        return dlogits.astype(dtype, copy=False)                # the logits' dtype
 
     @property
     def probs(self):
         """The softmax probabilities of the last forward call, ``(N, K)``."""
         if self._cache is None:
             raise RuntimeError(f"{self!r}: call forward first")
-        return self._cache[0]
+        probs, _, dtype = self._cache
+        return probs.astype(dtype, copy=False)

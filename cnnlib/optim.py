@@ -6,6 +6,9 @@ An optimiser is built from a model (anything with a ``layers`` list), one layer,
 list of layers. ``step()`` reads ``layer.params[k]`` and ``layer.grads[k]`` and updates
 the parameters in place, so layers see the new values on their next forward. The
 learning rate is the attribute ``lr``, free to change between steps (a schedule).
+Every hyperparameter is checked whenever it is set, at construction or later
+(``optimizer.lr = float("nan")`` raises ``ValueError``), so a bad value never reaches
+the parameters.
 """
 import numpy as np
 
@@ -23,7 +26,13 @@ def _parameter_layers(target):
 
 
 def _check_hyper(owner, name, value, low, high, *, low_open=False):
-    value = float(value)
+    """``value`` as a float if ``low <= value < high`` (``low < value`` if ``low_open``), else ValueError."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}") from None
     ok = np.isfinite(value) and (value > low if low_open else value >= low) and value < high
     if not ok:
         side = "(" if low_open else "["
@@ -31,12 +40,28 @@ def _check_hyper(owner, name, value, low, high, *, low_open=False):
     return value
 
 
+def _hyperparameter(name, low, high, *, low_open=False):
+    """A property that checks every value assigned to it (see :func:`_check_hyper`)."""
+    attr = "_" + name
+
+    def get(self):
+        return getattr(self, attr)
+
+    def set_(self, value):
+        setattr(self, attr, _check_hyper(type(self).__name__, name, value, low, high, low_open=low_open))
+
+    return property(get, set_, doc=f"{name}, checked on every assignment: in "
+                                   f"{'(' if low_open else '['}{low}, {high}).")
+
+
 class _Optimizer:
+    lr = _hyperparameter("lr", 0, np.inf, low_open=True)
+
     def __init__(self, target, lr):
         self.layers = _parameter_layers(target)
         if not self.layers:
             raise ValueError(f"{type(self).__name__}: found no parameters to optimise in {target!r}")
-        self.lr = _check_hyper(type(self).__name__, "lr", lr, 0, np.inf, low_open=True)
+        self.lr = lr
         self.steps = 0
 
     def _pairs(self):
@@ -53,6 +78,14 @@ class _Optimizer:
 class SGD(_Optimizer):
     """Stochastic gradient descent with (heavy-ball) momentum.
 
+    Parameters
+    ----------
+    target : a model (with ``layers``), one layer, or a list of layers
+    lr : float, default 0.01
+        Learning rate, in (0, inf).
+    momentum : float, default 0
+        In [0, 1).
+
     Notes
     -----
     .. math:: v \\leftarrow \\mu v - \\eta\\, g, \\qquad \\theta \\leftarrow \\theta + v
@@ -67,9 +100,11 @@ class SGD(_Optimizer):
     array([-0.1])
     """
 
+    momentum = _hyperparameter("momentum", 0, 1)
+
     def __init__(self, target, lr=0.01, momentum=0.0):
         super().__init__(target, lr)
-        self.momentum = _check_hyper("SGD", "momentum", momentum, 0, 1)
+        self.momentum = momentum
         self._velocity = {}
 
     def __repr__(self):
@@ -92,20 +127,55 @@ class SGD(_Optimizer):
 class Adam(_Optimizer):
     """Adam: momentum on the gradient, scaled by a running estimate of its size.
 
+    Parameters
+    ----------
+    target : a model (with ``layers``), one layer, or a list of layers
+    lr : float, default 1e-3
+        Learning rate, in (0, inf).
+    betas : pair of floats, default (0.9, 0.999)
+        ``(beta1, beta2)``, each in [0, 1); also settable one at a time as ``beta1``, ``beta2``.
+    eps : float, default 1e-8
+        In (0, inf); keeps the division finite where ``v`` is 0.
+
     Notes
     -----
     .. math::
         m \\leftarrow \\beta_1 m + (1-\\beta_1) g, \\quad
         v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2, \\quad
         \\theta \\leftarrow \\theta - \\eta \\frac{m / (1-\\beta_1^t)}{\\sqrt{v / (1-\\beta_2^t)} + \\epsilon}
+
+    >>> from cnnlib.layers import Linear
+    >>> Adam(Linear(2, 1, rng=0), betas=(0.9,))
+    Traceback (most recent call last):
+    ...
+    ValueError: Adam: betas must be a pair (beta1, beta2) such as (0.9, 0.999), got (0.9,)
     """
+
+    beta1 = _hyperparameter("beta1", 0, 1)
+    beta2 = _hyperparameter("beta2", 0, 1)
+    eps = _hyperparameter("eps", 0, np.inf, low_open=True)
 
     def __init__(self, target, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         super().__init__(target, lr)
-        self.beta1 = _check_hyper("Adam", "betas[0]", betas[0], 0, 1)
-        self.beta2 = _check_hyper("Adam", "betas[1]", betas[1], 0, 1)
-        self.eps = _check_hyper("Adam", "eps", eps, 0, np.inf, low_open=True)
+        self.betas = betas
+        self.eps = eps
         self._m, self._v = {}, {}
+
+    @property
+    def betas(self):
+        """``(beta1, beta2)``; assigning a pair checks both before changing either."""
+        return (self.beta1, self.beta2)
+
+    @betas.setter
+    def betas(self, betas):
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"Adam: betas must be a pair (beta1, beta2) such as (0.9, 0.999), "
+                             f"got {betas!r}") from None
+        _check_hyper("Adam", "betas[0]", beta1, 0, 1)   # both checked first: all or nothing
+        _check_hyper("Adam", "betas[1]", beta2, 0, 1)
+        self.beta1, self.beta2 = beta1, beta2
 
     def __repr__(self):
         return f"Adam(lr={self.lr:g}, betas=({self.beta1:g}, {self.beta2:g}))"
