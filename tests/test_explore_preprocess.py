@@ -1,8 +1,8 @@
-"""cnnlib.preprocess: resampling, stroke drawing and MNIST-style preprocessing of drawings."""
+"""cnnlib.explore.preprocess: resampling, stroke drawing and MNIST-style preprocessing of drawings."""
 import numpy as np
 import pytest
 
-from cnnlib.preprocess import center_of_mass, draw_stroke, preprocess_digit, preprocess_steps, resize
+from cnnlib.explore.preprocess import center_of_mass, draw_stroke, preprocess_digit, preprocess_steps, resize
 
 
 def ink_box(image):
