@@ -1,11 +1,14 @@
-"""The README's first command, `./run lessons`, really starts JupyterLab on the lessons."""
+"""The front door, `./run`: the README's first command really starts JupyterLab on the
+lessons, and setting up `.venv` installs each level once and says what to do when it cannot."""
 import json
 import os
 import pathlib
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +16,8 @@ import urllib.request
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# What `./run setup` reads: a temp copy of these is a project of its own for these tests.
+FRONT_DOOR_FILES = ("run", "requirements.txt", "requirements-dev.txt", "pyproject.toml")
 
 
 def _free_port():
@@ -62,3 +67,99 @@ def test_run_lessons_serves_the_first_lesson(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _copy_front_door(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in FRONT_DOOR_FILES:
+        shutil.copy2(ROOT / name, project / name)
+    return project
+
+
+def _script(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def _run(project, *args, **env):
+    return subprocess.run([str(project / "run"), *args], cwd=project, env=dict(os.environ, **env),
+                          capture_output=True, text=True, timeout=120)
+
+
+def _assert_says_what_to_do(result, venv):
+    assert result.returncode == 1, result
+    assert "No module named pip" not in result.stderr
+    assert "no pip" in result.stderr
+    assert "sudo apt install python3-venv" in result.stderr
+    assert f"rm -rf {venv}" in result.stderr
+
+
+def test_venv_without_pip_says_what_to_do(tmp_path):
+    # What `python3 -m venv .venv` leaves on Debian/Ubuntu without python3-venv: a python, no pip.
+    project = _copy_front_door(tmp_path)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(project / ".venv")], check=True)
+    for command in ("setup", "lessons", "train"):
+        result = _run(project, command)
+        _assert_says_what_to_do(result, ".venv")
+        assert f"./run {command}" in result.stderr
+    assert not (project / ".venv" / ".installed").exists()
+
+
+def test_failed_venv_creation_says_what_to_do(tmp_path):
+    # A python3 whose `-m venv` fails half-way, as Debian's does without python3-venv.
+    project = _copy_front_door(tmp_path)
+    python = _script(tmp_path / "bin" / "python3", f"""#!/bin/sh
+if [ "$1" = -m ] && [ "$2" = venv ]; then
+    "{sys.executable}" -m venv --without-pip "$3"
+    echo "The virtual environment was not created successfully because ensurepip is not available." >&2
+    exit 1
+fi
+exec "{sys.executable}" "$@"
+""")
+    result = _run(project, "setup", PYTHON=str(python))
+    _assert_says_what_to_do(result, ".venv")
+    assert "ensurepip is not available" in result.stderr  # Python's own words come first
+
+
+def test_too_old_python_is_named(tmp_path):
+    project = _copy_front_door(tmp_path)
+    python = _script(tmp_path / "bin" / "python3", """#!/bin/sh
+[ "$1" = --version ] && echo "Python 3.8.18" && exit 0
+exit 1
+""")
+    result = _run(project, "setup", PYTHON=str(python))
+    assert result.returncode == 1
+    assert "Python 3.8.18 is too old" in result.stderr and "3.10 or newer" in result.stderr
+    assert not (project / ".venv").exists()
+
+
+def test_setup_installs_each_level_once(tmp_path):
+    project = _copy_front_door(tmp_path)
+    log = tmp_path / "pip.log"
+    # A venv whose python records what it is asked to do and succeeds.
+    _script(project / ".venv" / "bin" / "python", f'#!/bin/sh\necho "$*" >> "{log}"\n')
+
+    def installs(*args):
+        before = log.read_text().splitlines() if log.exists() else []
+        result = _run(project, "setup", *args)
+        assert result.returncode == 0, result
+        after = log.read_text().splitlines() if log.exists() else []
+        return [line.split(" -r ")[1] for line in after[len(before):] if " -r " in line]
+
+    assert installs() == ["requirements.txt"]
+    assert installs() == []
+    assert installs("dev") == ["requirements-dev.txt"]  # the tests after the lessons
+    assert installs() == []  # requirements-dev.txt includes requirements.txt
+    assert installs("dev") == []
+    with (project / "requirements-dev.txt").open("a") as f:
+        f.write("# changed\n")
+    assert installs() == []  # the lessons' files did not change
+    assert installs("dev") == ["requirements-dev.txt"]
+    with (project / "requirements.txt").open("a") as f:
+        f.write("# changed\n")
+    assert installs() == ["requirements.txt"]
+    assert installs("dev") == ["requirements-dev.txt"]
+    assert _run(project, "setup", "everything").returncode == 2
