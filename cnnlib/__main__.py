@@ -6,9 +6,12 @@ Examples::
     python -m cnnlib train --data full --model lenet        # LeNet on full MNIST: >= 99% test accuracy
     python -m cnnlib train --model lenet --epochs 2 --save lenet.npz
 
-Each epoch prints one line (loss, train accuracy, test accuracy, seconds); the last line
-is always ``test accuracy: 0.XXXX``. The same options and seed give the same numbers.
-Exit status: 0 done, 1 the data could not be loaded, 2 bad options, 130 interrupted.
+Each epoch prints one line (loss, train accuracy, test accuracy, seconds); after a
+finished run the last line is ``test accuracy: 0.XXXX``. The same options and seed give
+the same numbers. Something that goes wrong ends with one plain sentence on stderr (no
+traceback) and an exit status from ``EXIT_STATUS``: 0 done, 1 the data could not be
+loaded, 2 bad options, 3 training diverged, 4 the model could not be saved where asked
+(the message says where it went instead), 130 interrupted.
 """
 import argparse
 import math
@@ -16,6 +19,17 @@ import os
 import sys
 import tempfile
 import time
+
+EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_DIVERGED, EXIT_SAVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_STATUS = {
+    EXIT_OK: "done",
+    EXIT_DATA: "the MNIST data could not be loaded or downloaded",
+    EXIT_USAGE: "bad options",
+    EXIT_DIVERGED: "training diverged (the loss became NaN or infinite: try a smaller --lr)",
+    EXIT_SAVE: "the model could not be saved at --save (the message says where it was saved instead)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+EXIT_HELP = "exit status:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUS.items())
 
 # Defaults per model, chosen so that the default command reaches its goal (measured with
 # seed 0): the seed net gets 93.6% on the sample in seconds (the classic tutorial: ~84%),
@@ -57,10 +71,12 @@ def _learning_rate(text):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m cnnlib", description="cnnlib: a CNN from scratch in NumPy.")
+    parser = argparse.ArgumentParser(prog="python -m cnnlib", description="cnnlib: a CNN from scratch in NumPy.",
+                                     epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     train = commands.add_parser(
         "train", help="train a net on MNIST and report its test accuracy",
+        epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a net on MNIST and report its test accuracy. Defaults depend on --model: "
                     + "; ".join(f"{name}: {d['epochs']} epochs, batch {d['batch_size']}, {d['optimizer']} "
                                 f"lr {d['lr']:g}" for name, d in MODEL_DEFAULTS.items())
@@ -80,20 +96,27 @@ def build_parser():
                        help="learning rate: cosine decay to 0 over the run (default) or constant")
     train.add_argument("--seed", type=_seed, default=0, help="seeds the weights and the shuffling (default 0)")
     train.add_argument("--save", metavar="PATH", help="write the trained model here (.npz; load with "
-                                                      "cnnlib.model.Sequential.load)")
+                                                      "cnnlib.model.Sequential.load); an existing file is "
+                                                      "kept unless --overwrite is given")
+    train.add_argument("--overwrite", action="store_true", help="let --save replace an existing file")
     train.add_argument("--no-progress", action="store_true", help="no progress bars (the epoch lines stay)")
     train.set_defaults(subparser=train)  # so that main() can report option errors as `train` does
     return parser
 
 
-def check_writable(path):
-    """Why ``path`` cannot be written, or None if it can (tested by creating a temp file beside it)."""
+def check_writable(path, overwrite=False):
+    """Why ``path`` cannot be written, or None if it can (tested by creating a temp file beside it).
+
+    An existing file is a reason unless ``overwrite``.
+    """
     path = os.path.abspath(os.path.expanduser(path))
     folder = os.path.dirname(path)
     if os.path.isdir(path):
         return f"{path} is a folder; give a file name such as {os.path.join(path, 'model.npz')}"
     if not os.path.isdir(folder):
         return f"the folder {folder} does not exist; create it first or choose another path"
+    if os.path.lexists(path) and not overwrite:
+        return "a file is already there; add --overwrite to replace it, or choose another name"
     try:
         fd, tmp = tempfile.mkstemp(prefix=".cnnlib-check-", dir=folder)
         os.close(fd)
@@ -105,7 +128,39 @@ def check_writable(path):
 
 def _data_error(message):
     print(f"error: could not load the MNIST data.\n{message}", file=sys.stderr)
-    return 1
+    return EXIT_DATA
+
+
+def _reason(error):
+    """An OSError in a few words: 'No space left on device', not the whole repr."""
+    return error.strerror or str(error) or type(error).__name__
+
+
+def save_model(model, path, overwrite):
+    """Save ``model`` at ``path``; if that fails, in a new temporary folder instead.
+
+    Returns
+    -------
+    (exit status, message) : ``(EXIT_OK, "saved the model to ...")``, or ``(EXIT_SAVE, one
+    sentence)`` that says why ``path`` failed and where the model is now (or that no
+    place worked, with what to do).
+    """
+    try:
+        model.save(path, overwrite=overwrite)
+        return EXIT_OK, f"saved the model to {path} (load it with cnnlib.model.Sequential.load)"
+    except OSError as error:
+        first = (f"a file appeared at {path} during training" if isinstance(error, FileExistsError)
+                 else f"{_reason(error)}")
+    fallback = None
+    try:
+        folder = tempfile.mkdtemp(prefix="cnnlib-model-")
+        fallback = os.path.join(folder, os.path.basename(path) or "model.npz")
+        model.save(fallback)
+    except OSError as error:
+        return EXIT_SAVE, (f"error: could not save the model to {path} ({first}), nor to a temporary folder "
+                           f"({_reason(error)}); free some disk space or choose another --save and train again.")
+    return EXIT_SAVE, (f"error: could not save the model to {path} ({first}); it was saved to {fallback} "
+                       f"instead, so move it from there.")
 
 
 def train(args):
@@ -114,7 +169,7 @@ def train(args):
     from cnnlib.data import MNISTError, load_mnist
     from cnnlib.model import build_lenet, build_seed_net
     from cnnlib.optim import SGD, Adam
-    from cnnlib.train import Trainer, _progress_bar, cosine_schedule, to_input
+    from cnnlib.train import Trainer, TrainingDiverged, cosine_schedule, progress_bar, to_input
 
     defaults = MODEL_DEFAULTS[args.model]
     epochs = args.epochs or defaults["epochs"]
@@ -143,16 +198,12 @@ def train(args):
     print(f"training: {epochs} epochs, batch {batch_size}, {optimizer!r}, {args.schedule} learning rate, "
           f"seed {args.seed}", flush=True)
 
-    bar = None  # a transient tqdm bar per epoch (none with --no-progress or without tqdm)
+    bar = None  # a transient bar per epoch (silent with --no-progress or without tqdm)
 
     def on_step(info):
         nonlocal bar
-        if not progress:
-            return
         if info["step"] == 1:
-            bar = _progress_bar(info["steps_per_epoch"], f"epoch {info['epoch']}/{epochs}")
-        if bar is None:
-            return
+            bar = progress_bar(info["steps_per_epoch"], f"epoch {info['epoch']}/{epochs}", enabled=progress)
         bar.update(1)
         if info["step"] % 20 == 0:
             bar.set_postfix(loss=f"{info['loss']:.4f}", refresh=False)
@@ -166,17 +217,26 @@ def train(args):
 
     start = time.perf_counter()
     try:
-        history = trainer.fit(x_train, y_train, epochs, batch_size, x_val=x_test, y_val=y_test, progress=False,
-                              on_step=on_step, on_epoch_end=on_epoch_end, lr_schedule=schedule)
+        # A diverging run overflows on its way to NaN; we report that once, as TrainingDiverged,
+        # instead of NumPy's RuntimeWarnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = trainer.fit(x_train, y_train, epochs, batch_size, x_val=x_test, y_val=y_test,
+                                  progress=False, on_step=on_step, on_epoch_end=on_epoch_end, lr_schedule=schedule)
+    except TrainingDiverged as error:
+        print(f"error: training diverged at step {error.step} of epoch {error.epoch} (the loss became NaN or "
+              f"infinite), so it stopped; try a smaller learning rate than --lr {lr:g}, such as "
+              f"--lr {lr / 10:g}.", file=sys.stderr)
+        return EXIT_DIVERGED
     finally:
         if bar is not None:
             bar.close()
     print(f"done in {time.perf_counter() - start:.1f} s")
+    status = EXIT_OK
     if args.save:
-        model.save(args.save)
-        print(f"saved the model to {args.save} (load it with cnnlib.model.Sequential.load)")
+        status, message = save_model(model, args.save, args.overwrite)
+        print(message, file=sys.stdout if status == EXIT_OK else sys.stderr, flush=True)
     print(f"test accuracy: {history['val_acc'][-1]:.4f}")
-    return 0
+    return status
 
 
 def main(argv=None):
@@ -184,19 +244,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
-        return 2
+        return EXIT_USAGE
     train_parser = args.subparser
     if args.data_dir is not None and args.data != "full":
         train_parser.error("--data-dir applies to --data full only")
     if args.save:
-        problem = check_writable(args.save)
+        problem = check_writable(args.save, overwrite=args.overwrite)
         if problem:
             train_parser.error(f"--save {args.save}: {problem}")
     try:
         return train(args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ The contract
   1.6x slower, which gradient-check lessons may want).
 * All shuffling comes from the Trainer's own ``rng``: the same seeds for the model and
   the Trainer give the same numbers on every run.
-
-tqdm (for progress bars) is imported only when a bar is shown; matplotlib never is.
+* When the numbers blow up (a learning rate far too large), training stops with
+  :class:`TrainingDiverged`, a ``ValueError`` that says at which step.
+* :func:`progress_bar` is cnnlib's one progress bar (the Trainer, the CLI and the MNIST
+  download all use it): tqdm is imported only when a bar is shown; matplotlib never is.
 """
 import math
 import time
@@ -27,10 +29,97 @@ import numpy as np
 from cnnlib.init import as_rng
 from cnnlib.losses import SoftmaxCrossEntropy
 
-__all__ = ["to_input", "iterate_minibatches", "accuracy", "Trainer",
-           "cosine_schedule", "step_schedule", "format_epoch"]
+__all__ = ["to_input", "iterate_minibatches", "accuracy", "Trainer", "TrainingDiverged",
+           "cosine_schedule", "step_schedule", "format_epoch", "progress_bar", "write_line"]
 
 PIXEL_MAX = 255.0  # uint8 images hold 0 (background) .. 255 (ink)
+# What cnnlib's layers and loss say when a number is not finite (see layers.Layer._check_input).
+NONFINITE_WORDS = "NaN or infinity"
+
+
+# ---------------------------------------------------------------------------- progress
+
+class _NoBar:
+    """Stands in for a tqdm bar when progress is off or tqdm is not installed: does nothing."""
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def set_postfix_str(self, *args, **kwargs):
+        pass
+
+    def set_description_str(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress_bar(total, desc, *, unit="batch", enabled=True, **options):
+    """A transient progress bar: tqdm's (a widget in notebooks), or one that shows nothing.
+
+    Parameters
+    ----------
+    total : int or None
+        Units expected (None when unknown, e.g. a download without a length).
+    desc : str
+        The bar's label.
+    unit : str, default "batch"
+        What one ``update(1)`` counts; ``"B"`` adds binary prefixes (KiB, MiB).
+    enabled : bool, default True
+        False gives the silent stand-in (as does a missing tqdm).
+    **options
+        Passed on to tqdm (``file=``, ``mininterval=``, ...).
+
+    Returns
+    -------
+    An object with ``update``, ``set_postfix``, ``set_postfix_str``,
+    ``set_description_str`` and ``close``.
+
+    >>> bar = progress_bar(10, "epoch 1", enabled=False)
+    >>> bar.update(3); bar.close()
+    """
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm  # imported here so that `import cnnlib` stays light
+    except ImportError:
+        return _NoBar()
+    if unit == "B":
+        options = {"unit_scale": True, "unit_divisor": 1024, **options}
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, **options)
+
+
+def write_line(line, file=None):
+    """Print a line without breaking a live tqdm bar (to ``file``, default stdout)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        print(line, file=file, flush=True)
+    else:
+        tqdm.write(line, file=file)
+
+
+class TrainingDiverged(ValueError):
+    """The network's numbers became NaN or infinite: usually a learning rate far too large.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch in progress (1-based).
+    step : int
+        The training step (1-based, counted over the whole run) that met the first
+        non-finite number.
+    lr : float
+        The learning rate at that step.
+    """
+
+    def __init__(self, message, *, epoch, step, lr):
+        super().__init__(message)
+        self.epoch, self.step, self.lr = epoch, step, lr
 
 
 # ---------------------------------------------------------------------------- data helpers
@@ -267,10 +356,14 @@ class Trainer:
         Returns
         -------
         (loss, acc) : the batch's mean loss and accuracy *before* the update, as floats.
+
+        Raises
+        ------
+        TrainingDiverged
+            If the loss or the network's outputs are NaN or infinite for a finite batch.
         """
         xb, yb = _check_pair("Trainer.train_step", xb, yb)
-        logits = self.model.forward(self._as_model_dtype(xb))   # (N, K)
-        loss = self.loss_fn.forward(logits, yb)
+        logits, loss = self._forward_loss(self._as_model_dtype(xb), yb)    # (N, K), float
         self.model.backward(self.loss_fn.backward(), input_grad=False)
         self.optimizer.step()
         self.global_step += 1
@@ -287,10 +380,30 @@ class Trainer:
         batch_size = _check_batch_size("Trainer.evaluate", batch_size)
         total_loss = total_correct = 0.0
         for xb, yb in iterate_minibatches(x, y, batch_size, shuffle=False):
-            logits = self.model.forward(self._as_model_dtype(xb))
-            total_loss += self.loss_fn.forward(logits, yb) * len(yb)
+            logits, loss = self._forward_loss(self._as_model_dtype(xb), yb, evaluating=True)
+            total_loss += loss * len(yb)
             total_correct += accuracy(logits, yb) * len(yb)
         return total_loss / len(y), total_correct / len(y)
+
+    def _forward_loss(self, xb, yb, evaluating=False):
+        """(logits, loss) for a batch; non-finite numbers from a finite batch raise TrainingDiverged."""
+        try:
+            logits = self.model.forward(xb)
+            loss = self.loss_fn.forward(logits, yb)
+            if math.isfinite(loss):
+                return logits, loss
+            problem = f"the loss became {loss}"
+        except ValueError as error:
+            # A finite batch that meets NaN or infinity inside the net: the weights blew up.
+            if NONFINITE_WORDS not in str(error) or not np.isfinite(xb).all():
+                raise
+            problem = "the network's numbers became NaN or infinite"
+        lr = float(self.optimizer.lr)
+        # while training, the step that failed is the next one; while evaluating, the last one
+        epoch, step = (self.epoch, self.global_step) if evaluating else (self.epoch + 1, self.global_step + 1)
+        where = f"after step {step}" if evaluating else f"at step {step}"
+        raise TrainingDiverged(f"training diverged {where} (epoch {epoch}): {problem}; "
+                               f"try a smaller learning rate than {lr:g}", epoch=epoch, step=step, lr=lr) from None
 
     # -- step by step
     def stop(self):
@@ -401,8 +514,8 @@ class Trainer:
         self._stop = False
         for _ in range(int(epochs)):
             start = time.perf_counter()
-            bar = _progress_bar(math.ceil(len(y) / batch_size), f"epoch {self.epoch + 1}/{last_epoch}") \
-                if progress else None
+            bar = progress_bar(math.ceil(len(y) / batch_size), f"epoch {self.epoch + 1}/{last_epoch}",
+                               enabled=progress)
             total_loss = total_correct = 0.0
             seen = 0
             try:
@@ -410,18 +523,16 @@ class Trainer:
                     seen += info["batch_size"]
                     total_loss += info["loss"] * info["batch_size"]
                     total_correct += info["acc"] * info["batch_size"]
-                    if bar is not None:
-                        bar.update(1)
-                        if info["step"] % 10 == 0 or info["step"] == info["steps_per_epoch"]:
-                            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{total_correct / seen:.4f}",
-                                            refresh=False)
+                    bar.update(1)
+                    if info["step"] % 10 == 0 or info["step"] == info["steps_per_epoch"]:
+                        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{total_correct / seen:.4f}",
+                                        refresh=False)
                     if on_step is not None:
                         on_step(info)
                     if self._stop:
                         break
             finally:
-                if bar is not None:
-                    bar.close()
+                bar.close()
             if self._stop and info["step"] != info["steps_per_epoch"]:
                 break  # a partial epoch is not recorded
             val_loss, val_acc = self.evaluate(x_val, y_val) if x_val is not None else (math.nan, math.nan)
@@ -431,28 +542,10 @@ class Trainer:
             for key in HISTORY_KEYS:
                 history[key].append(row[key])
             if progress:
-                _write_line(format_epoch({**row, "epochs": last_epoch}))
+                write_line(format_epoch({**row, "epochs": last_epoch}))
             if on_epoch_end is not None:
                 on_epoch_end({**row, "epochs": last_epoch, "history": history})
             if self._stop:
                 break
         return history
 
-
-def _progress_bar(total, desc):
-    """A transient tqdm bar (a widget in notebooks), or None when tqdm is not installed."""
-    try:
-        from tqdm.auto import tqdm  # imported here so that `import cnnlib.train` stays light
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
-
-
-def _write_line(line):
-    """Print a line without breaking a live tqdm bar."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        print(line, flush=True)
-    else:
-        tqdm.write(line)
