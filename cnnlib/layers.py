@@ -9,28 +9,17 @@ The contract
 * Outputs keep the input's floating dtype (float64 in, float64 out); gradients keep each
   parameter's dtype. ``layer.astype(np.float32)`` converts the parameters.
 * Bad input raises ``ValueError`` naming the layer and the expected and actual shapes,
-  before any arithmetic: nothing broadcasts silently into a wrong answer.
+  before any arithmetic: nothing broadcasts silently into a wrong answer. The layer checks
+  that a batch is there and finite; the op it runs checks the shapes, and the layer puts
+  its own name in front of the op's message.
 """
 import numpy as np
 
 from cnnlib import ops
 from cnnlib.init import he_normal
+from cnnlib.ops import check_int
 
 __all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear", "LAYER_TYPES"]
-
-
-def _check_int(owner, name, value, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{owner}: {name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{owner}: {name} must be at least {low}, got {value}")
-    return int(value)
-
-
-def _all_finite(a):
-    # One vectorised pass. (Checking a.sum() instead is about twice as slow in float32,
-    # since NumPy's careful pairwise summation is not a plain SIMD loop.)
-    return bool(np.isfinite(a).all())
 
 
 class Layer:
@@ -66,16 +55,16 @@ class Layer:
             g[...] = 0
 
     # -- helpers for subclasses
-    def _check_input(self, x, ndim, layout):
+    def _check_input(self, x):
+        """``x`` as an array: a non-empty batch ``(N, ...)`` of finite numbers."""
         x = np.asarray(x)
-        if x.dtype.kind != "f":       # not a floating dtype (faster than np.issubdtype)
-            raise ValueError(f"{self!r}: expected a floating-point input, got dtype {x.dtype}; "
-                             "convert images with x.astype(np.float32) / 255")
-        if x.ndim != ndim:
-            raise ValueError(f"{self!r}: expected input of shape {layout}, got shape {x.shape}")
+        if x.ndim < 2:
+            raise ValueError(f"{self!r}: expected input of shape (N, ...), a batch, got shape {x.shape}")
         if x.shape[0] == 0:
             raise ValueError(f"{self!r}: got an empty batch (shape {x.shape})")
-        if not _all_finite(x):
+        # np.isfinite(x).all() is one vectorised pass (checking x.sum() instead is about
+        # twice as slow in float32: NumPy's careful pairwise summation is no plain SIMD loop).
+        if not np.isfinite(x).all():
             raise ValueError(f"{self!r}: input contains NaN or infinity; check the data or the "
                              "previous layer (a learning rate that is too large often causes this)")
         return x
@@ -84,23 +73,20 @@ class Layer:
         if self._cache is None:
             raise RuntimeError(f"{self!r}: call forward first; backward needs what forward remembers")
         dout = np.asarray(dout)
-        if dout.shape != self._out_shape:
-            raise ValueError(f"{self!r}: dout has shape {dout.shape}, but the forward output "
-                             f"had shape {self._out_shape}")
-        if not _all_finite(dout):
+        if not np.isfinite(dout).all():
             raise ValueError(f"{self!r}: dout contains NaN or infinity")
         return dout
+
+    def _run(self, op, *args, **kwargs):
+        """Run an op, putting this layer's name in front of its ValueError."""
+        try:
+            return op(*args, **kwargs)
+        except ValueError as e:
+            raise ValueError(f"{self!r}: {e}") from None
 
     def _store_grads(self, **grads):
         for name, g in grads.items():
             self.grads[name] = g.astype(self.params[name].dtype, copy=False)
-
-    def _wrap(self, fn, *args, **kwargs):
-        """Run an op, prefixing its ValueError with this layer's name."""
-        try:
-            return fn(*args, **kwargs)
-        except ValueError as e:
-            raise ValueError(f"{self!r}: {e}") from None
 
 
 class Conv2d(Layer):
@@ -130,12 +116,11 @@ class Conv2d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, rng=None,
                  naive=False):
         super().__init__()
-        name = "Conv2d"
-        self.in_channels = _check_int(name, "in_channels", in_channels, 1)
-        self.out_channels = _check_int(name, "out_channels", out_channels, 1)
-        self.kernel_size = k = _check_int(name, "kernel_size", kernel_size, 1)
-        self.stride = _check_int(name, "stride", stride, 1)
-        self.padding = _check_int(name, "padding", padding, 0)
+        self.in_channels = check_int("Conv2d: in_channels", in_channels, 1)
+        self.out_channels = check_int("Conv2d: out_channels", out_channels, 1)
+        self.kernel_size = k = check_int("Conv2d: kernel_size", kernel_size, 1)
+        self.stride = check_int("Conv2d: stride", stride, 1)
+        self.padding = check_int("Conv2d: padding", padding, 0)
         self.naive = bool(naive)
         self.params = {"w": he_normal((out_channels, in_channels, k, k), fan_in=in_channels * k * k, rng=rng),
                        "b": np.zeros(out_channels)}
@@ -156,41 +141,35 @@ class Conv2d(Layer):
             raise ValueError(f"{self!r}: expected {self.in_channels} input channels, got {C}")
         k, s, p = self.kernel_size, self.stride, self.padding
         return (self.out_channels,
-                self._wrap(ops.conv_output_size, H, k, s, p), self._wrap(ops.conv_output_size, W, k, s, p))
+                self._run(ops.conv_output_size, H, k, s, p), self._run(ops.conv_output_size, W, k, s, p))
 
     def forward(self, x):
-        x = self._check_input(x, 4, f"(N, {self.in_channels}, H, W)")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"{self!r}: expected {self.in_channels} input channel(s), got {x.shape[1]} "
-                             f"(input shape {x.shape}, expected (N, {self.in_channels}, H, W))")
-        H, W = x.shape[2:]
-        k, p = self.kernel_size, self.padding
-        if H + 2 * p < k or W + 2 * p < k:
-            raise ValueError(f"{self!r}: input {H}x{W} is smaller than the kernel {k}x{k}"
-                             + (f" even with padding {p}" if p else ""))
+        x = self._check_input(x)
         op = ops.conv2d_forward_naive if self.naive else ops.conv2d_forward
-        out, self._cache = op(x, self.params["w"], self.params["b"], stride=self.stride, padding=p)
-        self._out_shape = out.shape
+        out, self._cache = self._run(op, x, self.params["w"], self.params["b"],
+                                     stride=self.stride, padding=self.padding)
         return out
 
     def backward(self, dout, *, input_grad=True):
         dout = self._check_dout(dout)
-        if self.naive:
-            dx, dw, db = ops.conv2d_backward_naive(dout, self._cache)
-        else:
-            dx, dw, db = ops.conv2d_backward(dout, self._cache, input_grad=input_grad)
+        op = ops.conv2d_backward_naive if self.naive else ops.conv2d_backward
+        dx, dw, db = self._run(op, dout, self._cache, input_grad=input_grad)
         self._store_grads(w=dw, b=db)
         return dx
 
 
 class _Pool2d(Layer):
-    _forward = _backward = _forward_naive = _backward_naive = None
+    """Max and average pooling share everything but their kernels.
+
+    ``KERNELS[naive]`` is the ``(forward, backward)`` pair from :mod:`cnnlib.ops`.
+    """
+    KERNELS = {}
 
     def __init__(self, kernel_size=2, stride=None, *, naive=False):
         super().__init__()
         name = type(self).__name__
-        self.kernel_size = _check_int(name, "kernel_size", kernel_size, 1)
-        self.stride = self.kernel_size if stride is None else _check_int(name, "stride", stride, 1)
+        self.kernel_size = check_int(f"{name}: kernel_size", kernel_size, 1)
+        self.stride = self.kernel_size if stride is None else check_int(f"{name}: stride", stride, 1)
         self.naive = bool(naive)
 
     def __repr__(self):
@@ -202,23 +181,18 @@ class _Pool2d(Layer):
     def output_shape(self, input_shape):
         C, H, W = input_shape
         k, s = self.kernel_size, self.stride
-        return C, self._wrap(ops.conv_output_size, H, k, s), self._wrap(ops.conv_output_size, W, k, s)
+        return C, self._run(ops.conv_output_size, H, k, s), self._run(ops.conv_output_size, W, k, s)
 
     def forward(self, x):
-        x = self._check_input(x, 4, "(N, C, H, W)")
-        k = self.kernel_size
-        if x.shape[2] < k or x.shape[3] < k:
-            raise ValueError(f"{self!r}: input {x.shape[2]}x{x.shape[3]} is smaller than the "
-                             f"pooling window {k}x{k} (input shape {x.shape})")
-        op = type(self)._forward_naive if self.naive else type(self)._forward
-        out, self._cache = op(x, kernel_size=k, stride=self.stride)
-        self._out_shape = out.shape
+        x = self._check_input(x)
+        forward, _ = self.KERNELS[self.naive]
+        out, self._cache = self._run(forward, x, kernel_size=self.kernel_size, stride=self.stride)
         return out
 
     def backward(self, dout, *, input_grad=True):
         dout = self._check_dout(dout)
-        op = type(self)._backward_naive if self.naive else type(self)._backward
-        return op(dout, self._cache)
+        _, backward = self.KERNELS[self.naive]
+        return self._run(backward, dout, self._cache)
 
 
 class MaxPool2d(_Pool2d):
@@ -229,16 +203,14 @@ class MaxPool2d(_Pool2d):
     >>> MaxPool2d(2)(np.zeros((1, 8, 26, 26))).shape
     (1, 8, 13, 13)
     """
-    _forward, _backward = staticmethod(ops.maxpool2d_forward), staticmethod(ops.maxpool2d_backward)
-    _forward_naive = staticmethod(ops.maxpool2d_forward_naive)
-    _backward_naive = staticmethod(ops.maxpool2d_backward_naive)
+    KERNELS = {False: (ops.maxpool2d_forward, ops.maxpool2d_backward),
+               True: (ops.maxpool2d_forward_naive, ops.maxpool2d_backward_naive)}
 
 
 class AvgPool2d(_Pool2d):
     """Average pooling. x: (N, C, H, W) -> (N, C, H_out, W_out); stride defaults to kernel_size."""
-    _forward, _backward = staticmethod(ops.avgpool2d_forward), staticmethod(ops.avgpool2d_backward)
-    _forward_naive = staticmethod(ops.avgpool2d_forward_naive)
-    _backward_naive = staticmethod(ops.avgpool2d_backward_naive)
+    KERNELS = {False: (ops.avgpool2d_forward, ops.avgpool2d_backward),
+               True: (ops.avgpool2d_forward_naive, ops.avgpool2d_backward_naive)}
 
 
 class ReLU(Layer):
@@ -255,14 +227,11 @@ class ReLU(Layer):
         return tuple(input_shape)
 
     def forward(self, x):
-        x = self._check_input(x, np.ndim(x) if np.ndim(x) >= 2 else 2, "(N, ...)")
-        out, self._cache = ops.relu_forward(x)
-        self._out_shape = out.shape
+        out, self._cache = self._run(ops.relu_forward, self._check_input(x))
         return out
 
     def backward(self, dout, *, input_grad=True):
-        dout = self._check_dout(dout)
-        return ops.relu_backward(dout, self._cache)
+        return self._run(ops.relu_backward, self._check_dout(dout), self._cache)
 
 
 class Flatten(Layer):
@@ -279,14 +248,15 @@ class Flatten(Layer):
         return (int(np.prod(input_shape)),)
 
     def forward(self, x):
-        x = self._check_input(x, np.ndim(x) if np.ndim(x) >= 2 else 2, "(N, ...)")
+        x = self._check_input(x)
         self._cache = x.shape
-        out = x.reshape(x.shape[0], -1)
-        self._out_shape = out.shape
-        return out
+        return x.reshape(x.shape[0], -1)
 
     def backward(self, dout, *, input_grad=True):
         dout = self._check_dout(dout)
+        out_shape = (self._cache[0], int(np.prod(self._cache[1:])))
+        if dout.shape != out_shape:
+            raise ValueError(f"{self!r}: dout has shape {dout.shape}, but the forward output had shape {out_shape}")
         return dout.reshape(self._cache)
 
 
@@ -302,8 +272,8 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, *, rng=None):
         super().__init__()
-        self.in_features = _check_int("Linear", "in_features", in_features, 1)
-        self.out_features = _check_int("Linear", "out_features", out_features, 1)
+        self.in_features = check_int("Linear: in_features", in_features, 1)
+        self.out_features = check_int("Linear: out_features", out_features, 1)
         self.params = {"w": he_normal((in_features, out_features), fan_in=in_features, rng=rng),
                        "b": np.zeros(out_features)}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
@@ -320,19 +290,13 @@ class Linear(Layer):
         return (self.out_features,)
 
     def forward(self, x):
-        if np.ndim(x) > 2:
-            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}), got shape "
-                             f"{np.shape(x)}; put a Flatten() layer before this one")
-        x = self._check_input(x, 2, f"(N, {self.in_features})")
-        if x.shape[1] != self.in_features:
-            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}), got shape {x.shape}")
-        out, self._cache = ops.linear_forward(x, self.params["w"], self.params["b"])
-        self._out_shape = out.shape
+        x = self._check_input(x)
+        out, self._cache = self._run(ops.linear_forward, x, self.params["w"], self.params["b"])
         return out
 
     def backward(self, dout, *, input_grad=True):
         dout = self._check_dout(dout)
-        dx, dw, db = ops.linear_backward(dout, self._cache, input_grad=input_grad)
+        dx, dw, db = self._run(ops.linear_backward, dout, self._cache, input_grad=input_grad)
         self._store_grads(w=dw, b=db)
         return dx
 

@@ -113,7 +113,7 @@ def test_seeded_initialisation_is_reproducible_and_he_scaled():
     (lambda: Conv2d(1, 8, 3, rng=0), np.zeros((2, 3, 28, 28)), r"expected 1 input channel\(s\), got 3"),
     (lambda: Conv2d(1, 8, 5, rng=0), np.zeros((1, 1, 4, 4)), r"Conv2d\(1→8, k=5.*input 4x4 is smaller than the kernel 5x5"),
     (lambda: Conv2d(1, 8, 3, rng=0), np.full((1, 1, 5, 5), np.nan), "NaN or infinity"),
-    (lambda: Conv2d(1, 8, 3, rng=0), np.zeros((1, 1, 5, 5), dtype=np.uint8), "floating-point input, got dtype uint8"),
+    (lambda: Conv2d(1, 8, 3, rng=0), np.zeros((1, 1, 5, 5), dtype=np.uint8), r"Conv2d\(1→8.*floating-point array, got dtype uint8"),
     (lambda: Conv2d(1, 8, 3, rng=0), np.zeros((0, 1, 5, 5)), "empty batch"),
     (lambda: MaxPool2d(2), np.zeros((1, 1, 1, 5)), r"MaxPool2d\(k=2.*smaller than the pooling window"),
     (lambda: MaxPool2d(2), np.zeros((5, 5)), r"expected input of shape \(N, C, H, W\)"),
@@ -130,14 +130,15 @@ def test_bad_input_gets_a_clear_error(make, x, message):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: Conv2d(1, 8, 0), "kernel_size must be at least 1"),
-    (lambda: Conv2d(1, 8, 3, stride=0), "stride must be at least 1"),
-    (lambda: Conv2d(1, 8, 3, padding=-1), "padding must be at least 0"),
-    (lambda: Conv2d(0, 8, 3), "in_channels must be at least 1"),
-    (lambda: Conv2d(1, 8, 2.5), "kernel_size must be an integer"),
-    (lambda: MaxPool2d(0), "kernel_size must be at least 1"),
-    (lambda: MaxPool2d(2, stride=0), "stride must be at least 1"),
-    (lambda: Linear(0, 3), "in_features must be at least 1"),
+    (lambda: Conv2d(1, 8, 0), "Conv2d: kernel_size must be an integer >= 1, got 0"),
+    (lambda: Conv2d(1, 8, 3, stride=0), "Conv2d: stride must be an integer >= 1"),
+    (lambda: Conv2d(1, 8, 3, padding=-1), "Conv2d: padding must be an integer >= 0"),
+    (lambda: Conv2d(0, 8, 3), "Conv2d: in_channels must be an integer >= 1"),
+    (lambda: Conv2d(1, 8, 2.5), "Conv2d: kernel_size must be an integer >= 1, got 2.5"),
+    (lambda: Conv2d(1, True, 3), "Conv2d: out_channels must be an integer >= 1, got True"),
+    (lambda: MaxPool2d(0), "MaxPool2d: kernel_size must be an integer >= 1"),
+    (lambda: AvgPool2d(2, stride=0), "AvgPool2d: stride must be an integer >= 1"),
+    (lambda: Linear(0, 3), "Linear: in_features must be an integer >= 1"),
 ])
 def test_bad_constructor_arguments_get_a_clear_error(make, message):
     with pytest.raises(ValueError, match=message):

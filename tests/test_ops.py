@@ -18,10 +18,11 @@ def test_conv_output_size_follows_pytorch(size, k, s, p, expected):
 
 @pytest.mark.parametrize("args, message", [
     ((4, 5, 1, 0), "smaller than the kernel"),
-    ((4, 0, 1, 0), "kernel_size must be at least 1"),
-    ((4, 3, 0, 0), "stride must be at least 1"),
-    ((4, 3, 1, -1), "padding must be at least 0"),
-    ((4, 2.5, 1, 0), "kernel_size must be an integer"),
+    ((4, 0, 1, 0), "kernel_size must be an integer >= 1, got 0"),
+    ((4, 3, 0, 0), "stride must be an integer >= 1, got 0"),
+    ((4, 3, 1, -1), "padding must be an integer >= 0, got -1"),
+    ((4, 2.5, 1, 0), "kernel_size must be an integer >= 1, got 2.5"),
+    ((4, 3, True, 0), "stride must be an integer >= 1, got True"),
 ])
 def test_conv_output_size_rejects_bad_geometry(args, message):
     with pytest.raises(ValueError, match=message):
@@ -108,15 +109,29 @@ def test_relu_and_linear_literal_cases():
     np.testing.assert_allclose(db, [1.0, 0.0, 1.0])
 
 
-def test_im2col_and_col2im_are_adjoint(rng):
-    # <im2col(x), c> == <x, col2im(c)> for every x and c: col2im is im2col's transpose.
+def test_sliding_windows_is_a_read_only_view_of_every_window(rng):
     x = rng.standard_normal((2, 3, 7, 6))
-    for stride, padding in ((1, 0), (2, 1), (3, 2)):
-        cols = ops.im2col(x, 3, 2, stride=stride, padding=padding)
-        c = rng.standard_normal(cols.shape)
-        back = ops.col2im(c, x.shape, 3, 2, stride=stride, padding=padding)
-        assert back.shape == x.shape
-        np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back))
+    for KH, KW, stride, padding in ((3, 2, 1, 0), (3, 2, 2, 1), (2, 3, 3, 2)):
+        windows = ops.sliding_windows(x, KH, KW, stride=stride, padding=padding)
+        H_out = ops.conv_output_size(7, KH, stride, padding)
+        W_out = ops.conv_output_size(6, KW, stride, padding)
+        assert windows.shape == (2, 3, H_out, W_out, KH, KW)
+        xp = ops.pad2d(x, padding)
+        for i, j in ((0, 0), (H_out - 1, W_out - 1), (H_out // 2, W_out - 1)):
+            np.testing.assert_array_equal(windows[:, :, i, j],
+                                          xp[:, :, i * stride:i * stride + KH, j * stride:j * stride + KW])
+        assert not windows.flags.writeable
+    assert np.shares_memory(ops.sliding_windows(x, 3, 2), x)           # no padding: nothing copied
+
+
+def test_im2col_is_the_windows_view_copied_into_a_matrix(rng):
+    # Lesson 2's middle step and its last step give the same matrix.
+    x = rng.standard_normal((2, 3, 7, 6))
+    for KH, KW, stride, padding in ((3, 2, 1, 0), (3, 2, 2, 1), (1, 1, 3, 2)):
+        windows = ops.sliding_windows(x, KH, KW, stride=stride, padding=padding)   # (N, C, H_out, W_out, KH, KW)
+        N, C, H_out, W_out = windows.shape[:4]
+        from_view = windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * KH * KW, H_out * W_out)
+        np.testing.assert_array_equal(ops.im2col(x, KH, KW, stride=stride, padding=padding), from_view)
 
 
 # ----------------------------------------------------------------------------- naive == fast
@@ -124,25 +139,28 @@ def test_im2col_and_col2im_are_adjoint(rng):
 conv_cases = st.tuples(
     st.integers(1, 3), st.integers(1, 3), st.integers(1, 4),       # N, C_in, C_out
     st.integers(1, 9), st.integers(1, 9),                          # H, W
-    st.integers(1, 4), st.integers(1, 3), st.integers(0, 2),       # k, stride, padding
+    st.integers(1, 4), st.integers(1, 4),                          # KH, KW: non-square kernels too
+    st.integers(1, 3), st.integers(0, 2),                          # stride, padding
     st.integers(0, 2**16),                                         # seed
-).filter(lambda c: c[3] + 2 * c[7] >= c[5] and c[4] + 2 * c[7] >= c[5])
+).filter(lambda c: c[3] + 2 * c[8] >= c[5] and c[4] + 2 * c[8] >= c[6])
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(conv_cases)
 def test_conv_naive_equals_fast(case):
-    N, C_in, C_out, H, W, k, stride, padding, seed = case
+    N, C_in, C_out, H, W, KH, KW, stride, padding, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, C_in, H, W))
-    w = rng.standard_normal((C_out, C_in, k, k))
+    w = rng.standard_normal((C_out, C_in, KH, KW))
     b = rng.standard_normal(C_out)
     out_naive, cache_naive = ops.conv2d_forward_naive(x, w, b, stride=stride, padding=padding)
     out_fast, cache_fast = ops.conv2d_forward(x, w, b, stride=stride, padding=padding)
     np.testing.assert_allclose(out_fast, out_naive, rtol=1e-10, atol=1e-12)
     dout = rng.standard_normal(out_naive.shape)
-    for got, expected in zip(ops.conv2d_backward(dout, cache_fast), ops.conv2d_backward_naive(dout, cache_naive)):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    fast, naive = ops.conv2d_backward(dout, cache_fast), ops.conv2d_backward_naive(dout, cache_naive)
+    for name, got, expected in zip(("dx", "dw", "db"), fast, naive):
+        assert got.shape == expected.shape, name
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
 pool_cases = st.tuples(
@@ -217,26 +235,33 @@ def test_kernels_never_modify_inputs_or_dout_and_keep_dtype(dtype):
         np.testing.assert_array_equal(a, b)
 
 
-def test_conv_backward_can_skip_the_input_gradient(rng):
+@pytest.mark.parametrize("forward, backward", [(ops.conv2d_forward, ops.conv2d_backward),
+                                               (ops.conv2d_forward_naive, ops.conv2d_backward_naive)],
+                         ids=["fast", "naive"])
+def test_conv_backward_can_skip_the_input_gradient(forward, backward, rng):
     x = rng.standard_normal((2, 1, 6, 6))
     w = rng.standard_normal((3, 1, 3, 3))
-    out, cache = ops.conv2d_forward(x, w, np.zeros(3))
+    out, cache = forward(x, w, np.zeros(3))
     dout = rng.standard_normal(out.shape)
-    dx, dw, db = ops.conv2d_backward(dout, cache, input_grad=False)
+    dx, dw, db = backward(dout, cache, input_grad=False)
     assert dx is None
-    _, dw_full, db_full = ops.conv2d_backward(dout, cache)
+    _, dw_full, db_full = backward(dout, cache)
     np.testing.assert_allclose(dw, dw_full)
     np.testing.assert_allclose(db, db_full)
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: ops.conv2d_forward(np.zeros((1, 2, 5, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3)), "2 channels but the weights expect 1"),
-    (lambda: ops.conv2d_forward(np.zeros((2, 5, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3)), r"shape \(N, C_in, H, W\)"),
-    (lambda: ops.conv2d_forward(np.zeros((1, 1, 2, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3)), "smaller than the kernel"),
+    (lambda: ops.conv2d_forward(np.zeros((1, 2, 5, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3)), r"expected 1 input channel\(s\), got 2"),
+    (lambda: ops.conv2d_forward(np.zeros((2, 5, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3)), r"shape \(N, 1, H, W\)"),
+    (lambda: ops.conv2d_forward(np.zeros((1, 1, 2, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3)), "input 2x5 is smaller than the kernel 3x3"),
+    (lambda: ops.conv2d_forward(np.zeros((1, 1, 5, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3), stride=0), "stride must be an integer >= 1"),
+    (lambda: ops.conv2d_forward(np.zeros((1, 1, 5, 5)), np.zeros((3, 1, 3)), np.zeros(3)), r"weights of shape \(C_out, C_in, KH, KW\)"),
     (lambda: ops.conv2d_forward(np.zeros((1, 1, 5, 5)), np.zeros((3, 1, 3, 3)), np.zeros(2)), "bias of shape"),
     (lambda: ops.conv2d_forward(np.zeros((1, 1, 5, 5), dtype=np.uint8), np.zeros((3, 1, 3, 3)), np.zeros(3)), "floating-point"),
     (lambda: ops.maxpool2d_forward(np.zeros((1, 1, 1, 5))), "smaller than the pooling window"),
     (lambda: ops.linear_forward(np.zeros((2, 5)), np.zeros((4, 3)), np.zeros(3)), r"shape \(N, 4\)"),
+    (lambda: ops.linear_forward(np.zeros((2, 1, 2, 2)), np.zeros((4, 3)), np.zeros(3)), "put a Flatten"),
+    (lambda: ops.maxpool2d_forward(np.zeros((1, 1, 4, 4)), kernel_size=2.0), "kernel_size must be an integer"),
 ])
 def test_ops_reject_bad_shapes_clearly(call, message):
     with pytest.raises(ValueError, match=message):
