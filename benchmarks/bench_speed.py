@@ -5,6 +5,13 @@ Usage:
     .venv/bin/python benchmarks/bench_speed.py            # every section (about 2 minutes)
     .venv/bin/python benchmarks/bench_speed.py --sections conv pool net single
     .venv/bin/python benchmarks/bench_speed.py --sections epoch --threads 1
+    .venv/bin/python benchmarks/bench_speed.py --against-ref d5c8cc4   # no PyTorch needed
+
+--against-ref REF compares the working tree's cnnlib with cnnlib as it is at the git
+revision REF (a commit, branch or tag), in one process: the LeNet step (forward + loss +
+backward, batch 64) of both, interleaved round by round. It prints the ratio
+working tree / REF for every round, their median and range, and the load average, and
+runs nothing else.
 
 Sections (each can run alone):
     gemm    NumPy's own float32 matrix-product rate (the yardstick for GFLOP/s)
@@ -32,10 +39,16 @@ How we measure, on a shared and noisy machine:
 PyTorch is a benchmark-only dependency (requirements-bench.txt); the lessons never need it.
 """
 import argparse
+import importlib
+import io
 import os
 import platform
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 SECTIONS = ("gemm", "conv", "pool", "net", "single", "epoch")
 
@@ -52,13 +65,16 @@ def parse_args(argv=None):
                         help="timed calls per library per round (default 10)")
     parser.add_argument("--naive-images", type=int, default=2,
                         help="images for the naive-loop measurements (default 2)")
-    parser.add_argument("--data-dir", default=os.environ.get("CNNLIB_DATA_DIR", "/work/shared/data/mnist"),
-                        help="folder with the four MNIST IDX .gz files (for the epoch)")
+    parser.add_argument("--data-dir", default=os.environ.get("CNNLIB_DATA_DIR"),
+                        help="folder with the four MNIST IDX .gz files for the epoch (default: "
+                             "$CNNLIB_DATA_DIR; without either, the epoch runs on the bundled sample)")
     parser.add_argument("--epoch-chunk", type=int, default=50,
                         help="batches per library per turn in the interleaved epoch (default 50)")
     parser.add_argument("--pause", type=float, default=0.2,
                         help="seconds of rest before each timed block (default 0.2; see interleaved)")
     parser.add_argument("--markdown", action="store_true", help="also print the results as a Markdown table")
+    parser.add_argument("--against-ref", metavar="REF",
+                        help="only compare the LeNet step with cnnlib at git revision REF (no PyTorch needed)")
     return parser.parse_args(argv)
 
 
@@ -69,21 +85,13 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-try:
-    import torch  # noqa: E402
-    import torch.nn.functional as F  # noqa: E402
-except ImportError:
-    sys.exit("bench_speed.py compares with PyTorch: install it with\n"
-             "    .venv/bin/pip install -r requirements-bench.txt")
-
-from cnnlib import ops  # noqa: E402
 from cnnlib.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU  # noqa: E402
 from cnnlib.losses import SoftmaxCrossEntropy  # noqa: E402
 from cnnlib.model import Sequential, build_lenet  # noqa: E402
 from cnnlib.optim import Adam  # noqa: E402
 from cnnlib.train import Trainer, to_input  # noqa: E402
 
-torch.set_num_threads(ARGS.threads)
+torch = F = None     # imported by import_torch(), only for the sections that compare with it
 F32 = np.float32
 BATCH = 64
 RESULTS = []        # rows for the summary table
@@ -104,14 +112,16 @@ def interleaved(fns, rounds=None, calls=None):
     Returns
     -------
     dict name -> {"median": seconds per call over all timed calls, "best": fastest call,
-    "rounds": per-round medians}. Comparing two libraries round by round (see
-    :func:`ratio`) cancels load that comes and goes between rounds.
+    "rounds": per-round medians, "cpu_rounds": per-round mean CPU time per call (all
+    threads of this process)}. Comparing two libraries round by round (see :func:`ratio`)
+    cancels load that comes and goes between rounds.
     """
     rounds = ARGS.rounds if rounds is None else rounds
     calls = ARGS.calls if calls is None else calls
     names = list(fns)
     times = {name: [] for name in names}
     per_round = {name: [] for name in names}
+    cpu_rounds = {name: [] for name in names}
     for name in names:          # warm up caches, allocators and thread pools
         for _ in range(3):
             fns[name]()
@@ -121,14 +131,16 @@ def interleaved(fns, rounds=None, calls=None):
             time.sleep(ARGS.pause)
             fn()
             block = []
+            cpu_start = time.process_time()
             for _ in range(calls):
                 start = time.perf_counter()
                 fn()
                 block.append(time.perf_counter() - start)
+            cpu_rounds[name].append((time.process_time() - cpu_start) / calls)
             times[name] += block
             per_round[name].append(float(np.median(block)))
     return {name: {"median": float(np.median(times[name])), "best": float(np.min(times[name])),
-                   "rounds": per_round[name]} for name in names}
+                   "rounds": per_round[name], "cpu_rounds": cpu_rounds[name]} for name in names}
 
 
 def ratio(t, a="cnnlib", b="torch"):
@@ -397,19 +409,24 @@ def section_single():
            ratio=ratio(t))
 
 
-def load_full_mnist(data_dir):
+def load_training_set(data_dir):
+    """Full MNIST from ``data_dir`` if given, else the bundled sample; None if neither loads."""
+    from cnnlib.data import load_mnist
     try:
-        from cnnlib.data import load_mnist
-        (x_train, y_train), _ = load_mnist("full", data_dir=data_dir, download=False, progress=False)
+        if data_dir is None:
+            (x_train, y_train), _ = load_mnist("sample")
+            print("  no --data-dir and no $CNNLIB_DATA_DIR: one epoch of the bundled sample instead")
+        else:
+            (x_train, y_train), _ = load_mnist("full", data_dir=data_dir, download=False, progress=False)
     except Exception as e:  # noqa: BLE001 - any failure here just means: no epoch section
-        print(f"  cannot load full MNIST from {data_dir!r}: {e}")
+        print(f"  cannot load MNIST ({'the sample' if data_dir is None else repr(data_dir)}): {e}")
         return None
     return x_train, y_train
 
 
 def section_epoch():
-    print("\n[epoch] (d) one full-MNIST epoch, batch 64, Adam(lr=1e-3), interleaved in chunks")
-    data = load_full_mnist(ARGS.data_dir)
+    print("\n[epoch] (d) one MNIST epoch, batch 64, Adam(lr=1e-3), interleaved in chunks")
+    data = load_training_set(ARGS.data_dir)
     if data is None:
         return
     images, labels = data
@@ -447,7 +464,8 @@ def section_epoch():
                 correct[name] += acc * len(idx)
             totals[name] += time.perf_counter() - t0
             cpu[name] += time.process_time() - c0
-    report(f"full-MNIST epoch ({len(batches)} batches)", totals["cnnlib"], totals["torch"],
+    which = "sample" if ARGS.data_dir is None else "full-MNIST"
+    report(f"{which} epoch ({len(batches)} batches)", totals["cnnlib"], totals["torch"],
            note=f"train acc during the epoch: cnnlib {correct['cnnlib'] / len(labels):.3f}, "
                 f"torch {correct['torch'] / len(labels):.3f}")
     if "lenet" in NAIVE_PER_IMAGE:
@@ -459,21 +477,121 @@ def section_epoch():
     print(f"    target <= 1.5x PyTorch: {'met' if totals['cnnlib'] / totals['torch'] <= 1.5 else 'NOT met'}")
 
 
+# ----------------------------------------------------------------------------- against a git revision
+
+def load_ref_cnnlib(ref):
+    """Import cnnlib as it is at git revision ``ref``, beside the working tree's.
+
+    We unpack ``git archive REF cnnlib`` into a temporary folder and import it while the
+    working tree's ``cnnlib`` modules are out of ``sys.modules``; then we put those back.
+    Each copy's modules keep references to their own siblings, so the two never mix.
+
+    Returns
+    -------
+    (model module, losses module) of the ``ref`` copy.
+    """
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", ref, "cnnlib"],
+                             check=True, capture_output=True).stdout
+    folder = tempfile.mkdtemp(prefix="cnnlib-ref-")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+
+    def is_cnnlib(name):
+        return name == "cnnlib" or name.startswith("cnnlib.")
+
+    ours = {name: module for name, module in sys.modules.items() if is_cnnlib(name)}
+    for name in ours:
+        del sys.modules[name]
+    sys.path.insert(0, folder)
+    try:
+        model, losses = importlib.import_module("cnnlib.model"), importlib.import_module("cnnlib.losses")
+    finally:
+        sys.path.remove(folder)
+        for name in [name for name in sys.modules if is_cnnlib(name)]:
+            del sys.modules[name]
+        sys.modules.update(ours)
+    if not model.__file__.startswith(folder):
+        sys.exit(f"could not import cnnlib from {ref}: got {model.__file__}")
+    return model, losses
+
+
+def git(*args):
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True).stdout.strip()
+
+
+def section_against_ref(ref):
+    """The LeNet step (forward + loss + backward, batch 64): working tree against ``ref``."""
+    print(f"[against-ref] LeNet fwd+bwd, batch 64, float32: working tree vs {ref} "
+          f"({git('rev-parse', '--short', ref)})")
+    changed = git("status", "--short", "--untracked-files=no", "--", "cnnlib")
+    print(f"  working tree: HEAD {git('rev-parse', '--short', 'HEAD')}"
+          + (f", with uncommitted changes in cnnlib:\n    " + changed.replace("\n", "\n    ") if changed else ""))
+    ref_model, ref_losses = load_ref_cnnlib(ref)
+    rng = np.random.default_rng(3)
+    x = rng.random((BATCH, 1, 28, 28), dtype=F32)
+    y = rng.integers(0, 10, BATCH)
+    ours, theirs = build_lenet(rng=0).astype(F32), ref_model.build_lenet(rng=0).astype(F32)
+    loss_ours, loss_theirs = SoftmaxCrossEntropy(), ref_losses.SoftmaxCrossEntropy()
+
+    def step(model, loss_fn):
+        loss_fn.forward(model.forward(x), y)
+        model.backward(loss_fn.backward(), input_grad=False)
+
+    # Same weights, same batch: both must compute the same gradients before times mean anything.
+    step(ours, loss_ours)
+    step(theirs, loss_theirs)
+    for a, b in zip(ours.layers, theirs.layers):
+        for name in a.params:
+            np.testing.assert_array_equal(a.params[name], b.params[name])
+            np.testing.assert_allclose(a.grads[name], b.grads[name], rtol=1e-4, atol=1e-6)
+
+    t = interleaved({"ours": lambda: step(ours, loss_ours), "ref": lambda: step(theirs, loss_theirs)})
+    wall = np.array(t["ours"]["rounds"]) / np.array(t["ref"]["rounds"])
+    cpu = np.array(t["ours"]["cpu_rounds"]) / np.array(t["ref"]["cpu_rounds"])
+    for r in range(len(wall)):
+        print(f"  round {r + 1:2d}: working tree {ms(t['ours']['rounds'][r])}   {ref} {ms(t['ref']['rounds'][r])}"
+              f"   ratio {wall[r]:.3f}   (CPU time ratio {cpu[r]:.3f})")
+    print(f"  median per call: working tree {ms(t['ours']['median'])}, {ref} {ms(t['ref']['median'])}")
+    for name, ratios in (("wall-clock", wall), ("CPU time", cpu)):
+        print(f"  {name} ratio working tree / {ref}: median {np.median(ratios):.3f} over {len(ratios)} rounds "
+              f"(range {ratios.min():.3f}-{ratios.max():.3f}); above 1 means the working tree is slower")
+
+
 # ----------------------------------------------------------------------------- main
 
-def print_header():
+def import_torch():
+    global torch, F
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        sys.exit("bench_speed.py compares with PyTorch: install it with\n"
+                 "    .venv/bin/pip install -r requirements-bench.txt\n"
+                 "(--against-ref REF needs no PyTorch)")
+    torch.set_num_threads(ARGS.threads)
+
+
+def print_header(title):
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    print(f"cnnlib vs PyTorch | numpy {np.__version__}, torch {torch.__version__}, python {platform.python_version()}")
+    versions = f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else "")
+    print(f"{title} | {versions}, python {platform.python_version()}")
     print(f"CPU: {cpu}, {os.cpu_count()} logical cores | threads: NumPy BLAS {ARGS.threads} "
-          f"(OPENBLAS_NUM_THREADS), PyTorch {torch.get_num_threads()}")
+          f"(OPENBLAS_NUM_THREADS)" + (f", PyTorch {torch.get_num_threads()}" if torch else ""))
+    print_load("at start")
+
+
+def print_load(when):
     if hasattr(os, "getloadavg"):
-        print(f"load average at start: {os.getloadavg()[0]:.2f} (anything near or above the core count "
-              "means other work shares the CPU: compare ratios, not times)")
+        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        print(f"load average {when} (1, 5, 15 min): {load} (near or above the core count means other "
+              "work shares the CPU: compare ratios, not times)")
 
 
 def print_markdown():
@@ -492,12 +610,17 @@ def print_markdown():
 
 
 def main():
-    print_header()
+    if ARGS.against_ref:
+        print_header(f"cnnlib (working tree) vs cnnlib at {ARGS.against_ref}")
+        section_against_ref(ARGS.against_ref)
+        print_load("at the end")
+        return
+    import_torch()
+    print_header("cnnlib vs PyTorch")
     for name in SECTIONS:
         if name in ARGS.sections:
             globals()[f"section_{name}"]()
-    if hasattr(os, "getloadavg"):
-        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    print_load("at the end")
     if ARGS.markdown:
         print_markdown()
 
