@@ -20,9 +20,10 @@ The contract
 * Outside a live kernel the explorer still shows something true. Its display bundle
   carries the picture as ``image/png`` (GitHub, nbconvert HTML and an unrun lesson in
   JupyterLab show that) and a sentence as ``text/plain``. A second output, a short note,
-  is hidden by a style rule that lives inside the live widget: when the kernel restarts
-  and JupyterLab removes the dead widget, the rule goes with it and the note says what
-  to do.
+  is hidden by a style rule that lives inside the live widget: where the widget is not
+  rendered, the rule is not there and the note says what to do. After a kernel restart
+  JupyterLab keeps the dead widget on the page (marked ``jupyter-widgets-disconnected``):
+  then the same note shows inside it, above the controls.
 * :attr:`Explorer.draw_count` and :attr:`Explorer.last_draw_seconds` let
   ``benchmarks/bench_widgets.py`` measure how fast a control responds (target: 100 ms).
 """
@@ -87,7 +88,9 @@ class Explorer:
 
     def __init__(self, controls, *, title=None, observe=True):
         self.controls = [slider_layout(c) for c in controls]
-        self.image = widgets.Image(format="png")
+        # align_self: the picture keeps its own size (a VBox would stretch it to the column's
+        # width, blurring it and its text); max-width 100% still fits it into a narrow column.
+        self.image = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
         self.status = widgets.HTML(value="")
         self.marker = widgets.Label(value="", layout=widgets.Layout(display="none"))
         self.draw_count = 0
@@ -98,8 +101,8 @@ class Explorer:
         self._note_class = None
         header = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
         row = widgets.HBox(self.controls, layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        self._style = widgets.HTML(value="")  # holds the rule that hides the restart note
-        self.widget = widgets.VBox(header + [row, self.image, self.status, self.marker, self._style])
+        self._style = widgets.HTML(value="")  # the rules that hide the restart notes, and the note itself
+        self.widget = widgets.VBox(header + [self._style, row, self.image, self.status, self.marker])
         if observe:
             for control in self.controls:
                 if hasattr(control, "value"):
@@ -171,9 +174,15 @@ class Explorer:
     # -- display
     def _ipython_display_(self):
         # Two outputs: the widget (with the picture and a sentence as fallbacks) and the
-        # note that only shows when the live widget is gone.
-        self._note_class = f"cnnlib-note-{self.widget.model_id}"
-        self._style.value = f"<style>.{self._note_class} {{display: none;}}</style>"
+        # note that only shows when the live widget is not on the page (not rendered, or
+        # "Error displaying widget"). After a kernel restart JupyterLab keeps the dead widget
+        # on the page and marks its views "jupyter-widgets-disconnected" (the rule hiding
+        # the outside note stays): then the same note shows inside it, above the controls.
+        self._note_class = note = f"cnnlib-note-{self.widget.model_id}"
+        dead = f"cnnlib-dead-{self.widget.model_id}"
+        self._style.value = (f"<style>.{note}, .{dead} {{display: none;}} "
+                             f".jupyter-widgets-disconnected .{dead} {{display: block;}}</style>"
+                             f"<div class='{dead}'><i>{html.escape(RESTART_NOTE)}</i></div>")
         bundle = self.widget._repr_mimebundle_() or {}
         bundle = dict(bundle)
         if self.png:
