@@ -1,0 +1,74 @@
+"""The core floor: `import cnnlib` needs NumPy only, and re-exports what a lesson needs.
+
+Each check runs in a fresh interpreter (a subprocess): in the test process, other tests
+have long since imported matplotlib and ipywidgets.
+"""
+import subprocess
+import sys
+
+import pytest
+
+import cnnlib
+
+CORE_MODULES = ["cnnlib.ops", "cnnlib.layers", "cnnlib.losses", "cnnlib.optim", "cnnlib.model", "cnnlib.init",
+                "cnnlib.gradcheck", "cnnlib.data", "cnnlib.train", "cnnlib.__main__"]
+UPPER_FLOOR = ("matplotlib", "ipywidgets", "ipycanvas", "IPython", "PIL", "tqdm", "cnnlib.explore")
+
+
+def run_python(code):
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_import_cnnlib_loads_neither_matplotlib_nor_ipywidgets():
+    # The issue's own command, word for word.
+    run_python("import cnnlib, sys; assert 'matplotlib' not in sys.modules and 'ipywidgets' not in sys.modules")
+
+
+def test_no_core_module_imports_the_upper_floor():
+    loaded = run_python(
+        "import importlib, sys\n"
+        f"for name in {CORE_MODULES!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {UPPER_FLOOR!r} or m.startswith('cnnlib.explore')))\n")
+    assert loaded.strip() == "[]", f"the core imported: {loaded}"
+
+
+def test_the_core_works_where_only_numpy_is_installed():
+    # Block the upper floor's packages as if they were not installed, then import every core
+    # module and take one training step.
+    run_python(
+        "import sys\n"
+        "class NotInstalled:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {UPPER_FLOOR!r}:\n"
+        "            raise ImportError(f'{name} is blocked by this test')\n"
+        "sys.meta_path.insert(0, NotInstalled())\n"
+        "import importlib\n"
+        f"for name in {CORE_MODULES!r}:\n"
+        "    importlib.import_module(name)\n"
+        "import numpy as np\n"
+        "from cnnlib import Adam, SoftmaxCrossEntropy, Trainer, build_seed_net\n"
+        "model = build_seed_net(rng=0)\n"
+        "trainer = Trainer(model, Adam(model, lr=1e-3), rng=0)\n"
+        "x = np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32)\n"
+        "loss, acc = trainer.train_step(x, np.arange(8) % 10)\n"
+        "assert np.isfinite(loss)\n")
+
+
+@pytest.mark.parametrize("name", cnnlib.__all__)
+def test_every_reexport_is_the_object_of_its_module(name):
+    obj = getattr(cnnlib, name)
+    if name == "ops":
+        assert obj is cnnlib.ops and obj.__name__ == "cnnlib.ops"
+        return
+    module = sys.modules[obj.__module__]
+    assert module.__name__.startswith("cnnlib.") and getattr(module, name) is obj
+
+
+def test_a_lesson_imports_its_names_from_the_top():
+    from cnnlib import (SGD, Adam, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential,  # noqa: F401
+                        SoftmaxCrossEntropy, Trainer, build_lenet, build_seed_net, check_layer, check_model,
+                        iterate_minibatches, load_mnist, numerical_gradient, ops, relative_error, to_input)
+    assert ops.conv2d_forward is cnnlib.ops.conv2d_forward
