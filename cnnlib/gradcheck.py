@@ -87,24 +87,17 @@ def relative_error(a, b):
     return float(np.linalg.norm(a - b) / scale)
 
 
-def _sample_indices(shape, n, rng):
-    total = int(np.prod(shape))
-    if n is None or n >= total:
-        return None
-    flat = rng.choice(total, size=n, replace=False)
-    return [np.unravel_index(i, shape) for i in flat]
-
-
 def _compare(f, arrays, analytic, *, eps, n_samples, rng):
+    """Relative error of each analytic gradient, on every entry or on ``n_samples`` random ones."""
     errors = {}
     for name, arr in arrays.items():
-        indices = _sample_indices(arr.shape, n_samples, rng)
-        numeric = numerical_gradient(f, arr, eps=eps, indices=indices)
         exact = np.asarray(analytic[name], dtype=np.float64)
-        if indices is not None:
-            picked = tuple(np.array(indices).T)
-            numeric, exact = numeric[picked], exact[picked]
-        errors[name] = relative_error(exact, numeric)
+        if n_samples is None or n_samples >= arr.size:
+            errors[name] = relative_error(exact, numerical_gradient(f, arr, eps=eps))
+            continue
+        picked = np.unravel_index(rng.choice(arr.size, size=n_samples, replace=False), arr.shape)
+        numeric = numerical_gradient(f, arr, eps=eps, indices=zip(*picked))
+        errors[name] = relative_error(exact[picked], numeric[picked])
     return errors
 
 
