@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cnnlib.checks import CheckFailed, check_minibatches, check_momentum_step
+from cnnlib.explore.checks import CheckFailed, check_minibatches, check_momentum_step
 
 
 # ---------------------------------------------------------------------------- minibatches

@@ -1,0 +1,44 @@
+"""Exercise checks: run a learner's function on hidden cases and say in plain words what is wrong.
+
+May import: NumPy, the cnnlib core (for reference answers) and its own modules. Nothing
+that draws: the checks run in a bare kernel and under a grader.
+
+The contract
+------------
+* Each ``check_*`` function takes the learner's function, runs it against cnnlib's own
+  reference on cases the learner does not see, and either prints one line starting with
+  ``"✓"`` and returns None (so a notebook cell shows only that line), or raises
+  :class:`CheckFailed`, whose message starts with ``"✗"`` and names the case and what went
+  wrong: not written yet, an exception (and the line of the learner's code that raised
+  it), the wrong type or shape, or the first wrong value, where it is and the likely
+  cause. In IPython a failure shows as its message alone.
+* While the learner's function runs it gets :data:`_runner.TIME_LIMIT_SECONDS` per call
+  (then it is stopped: "look for a loop that never ends"), cnnlib's core is switched off
+  (calling it fails the check: "your function called cnnlib.ops.conv2d_forward: write it
+  yourself with NumPy"), and what it prints is shown once, shortened, before the verdict.
+* Checks never modify the learner's inputs and never depend on global state; their hidden
+  cases come from fixed seeds, so a check gives the same verdict everywhere.
+
+One module per topic:
+
+=================  ===========================================================
+``shapes``         parameter count of an MLP, output size of a convolution
+``convolution``    one-image convolution, max pooling of one map
+``softmax``        stable softmax, the mean cross-entropy's gradient
+``backprop``       ReLU backward, max-pool backward
+``training``       one shuffled epoch of minibatches, one momentum step
+``_runner``        calling the learner's function: time limit, output, verdicts
+``_lockout``       cnnlib's core switched off while the learner's code runs
+``_compare``       comparing results; numbers printed with the digits that differ
+=================  ===========================================================
+"""
+from cnnlib.explore.checks._runner import CheckFailed
+from cnnlib.explore.checks.backprop import check_maxpool_backward, check_relu_backward
+from cnnlib.explore.checks.convolution import check_conv2d_single, check_maxpool
+from cnnlib.explore.checks.shapes import check_mlp_param_count, check_output_shape
+from cnnlib.explore.checks.softmax import check_cross_entropy_grad, check_softmax
+from cnnlib.explore.checks.training import check_minibatches, check_momentum_step
+
+__all__ = ["CheckFailed", "check_conv2d_single", "check_cross_entropy_grad", "check_maxpool",
+           "check_maxpool_backward", "check_minibatches", "check_mlp_param_count", "check_momentum_step",
+           "check_output_shape", "check_relu_backward", "check_softmax"]
