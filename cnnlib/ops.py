@@ -325,10 +325,11 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0):
     H_out, W_out = _check_conv_args(x, w, b, stride, padding)
     N, C_in, C_out, KH, KW = x.shape[0], x.shape[1], w.shape[0], w.shape[2], w.shape[3]
     windows = sliding_windows(x, KH, KW, stride=stride, padding=padding)   # (N, C_in, H_out, W_out, KH, KW), a view
-    cols = windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C_in * KH * KW, H_out * W_out)   # a copy: im2col(x)
+    windows = windows.transpose(0, 1, 4, 5, 2, 3)                       # (N, C_in, KH, KW, H_out, W_out), a view
+    cols = windows.reshape(N, C_in * KH * KW, H_out * W_out)            # im2col(x): this reshape copies
     w = w.astype(dtype, copy=False)
-    out = w.reshape(C_out, -1) @ cols                                   # (N, C_out, H_out*W_out)
-    out = out.reshape(N, C_out, H_out, W_out)                           # (N, C_out, H_out, W_out)
+    out = w.reshape(C_out, C_in * KH * KW) @ cols                       # (N, C_out, H_out*W_out)
+    out = out.reshape(N, C_out, H_out, W_out)
     out += b.astype(dtype, copy=False)[:, None, None]
     return out, (x.shape, w, cols, stride, padding)
 
@@ -388,11 +389,12 @@ def _conv2d_input_grad(dout, w, x_shape, stride, padding):
     .. math:: dx_{pad}[n, c, s i + p, s j + q] \\mathrel{+}= \\sum_o w[o, c, p, q]\\; dout[n, o, i, j]
 
     (lesson 5 shows this is the full convolution of ``dout`` with the flipped kernel).
-    Done for all offsets at once, the product ``w_mat.T @ dout`` would be ``KH*KW``
-    times the size of ``dx``, followed by ``KH*KW`` strided additions (im2col run
-    backwards). We split the offset instead: the column shift ``q`` happens before one
-    product, the row shift ``p`` after it. ``KW`` copies and ``KH`` additions, and a
-    product ``KW`` times smaller: about half the time at the LeNet shapes.
+    Done for all offsets at once, the product ``w_mat.T @ dout`` would be about
+    ``KH*KW`` times the size of ``dx``, followed by ``KH*KW`` strided additions (im2col
+    run backwards). We split the offset instead: the column shift ``q`` happens before
+    one product, the row shift ``p`` after it: ``KW`` copies, one product about ``KH``
+    times the size of ``dx``, and ``KH`` additions (several times faster at the LeNet
+    shapes; benchmarks/README.md has the timings).
     """
     N, C_in, H, W = x_shape
     C_out, _, KH, KW = w.shape
