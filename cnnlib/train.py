@@ -54,6 +54,9 @@ class _NoBar:
     def set_description_str(self, *args, **kwargs):
         pass
 
+    def reset(self, total=None):
+        pass
+
     def close(self):
         pass
 
@@ -77,7 +80,7 @@ def progress_bar(total, desc, *, unit="batch", enabled=True, **options):
     Returns
     -------
     An object with ``update``, ``set_postfix``, ``set_postfix_str``,
-    ``set_description_str`` and ``close``.
+    ``set_description_str``, ``reset(total=)`` and ``close``.
 
     >>> bar = progress_bar(10, "epoch 1", enabled=False)
     >>> bar.update(3); bar.close()
