@@ -212,11 +212,13 @@ def test_output_comes_before_a_failure_and_long_lines_are_cut(capsys):
     def talks_then_fails(image, kernel):
         print("x" * 100_000)
         print("to stderr", file=sys.stderr)
+        sys.stdout.write("no newline at the end")
         return conv2d_single(image, kernel) + 1
 
     fails_with(check_conv2d_single, talks_then_fails, "is wrong at index (0, 0)")
     out = capsys.readouterr().out
     assert "99,700 more characters" in out and "to stderr" in out
+    assert out.splitlines()[-1] == "no newline at the end"
     assert max(len(line) for line in out.splitlines()) < 400
 
 

@@ -135,7 +135,10 @@ def _build_table():
         for key, obj in list(vars(module).items()):
             if isinstance(obj, types.FunctionType) and _defined_in_locked_module(obj):
                 if id(obj) not in functions:
-                    functions[id(obj)] = _make_stand_in(obj, _qualified_name(obj))
+                    # The public name: cnnlib.ops.conv2d_forward even if ops keeps it in a submodule.
+                    public = obj.__module__.startswith(module_name + ".") and not key.startswith("_")
+                    name = f"{module_name}.{key}" if public else _qualified_name(obj)
+                    functions[id(obj)] = _make_stand_in(obj, name)
                 entries.append((module, key, obj, functions[id(obj)]))
             elif isinstance(obj, type) and _defined_in_locked_module(obj) and id(obj) not in classes_done:
                 classes_done.add(id(obj))
