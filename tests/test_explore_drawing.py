@@ -1,12 +1,16 @@
-"""DrawDigit: the draw-a-digit widget, driven the way the browser drives it (mouse events)."""
+"""cnnlib.explore.drawing: the draw-a-digit widget, driven the way the browser drives it
+(mouse events), and its picture."""
+import ipywidgets as widgets
 import numpy as np
 import pytest
 
+from cnnlib.explore.drawing import DigitPicture, DrawDigit
+from cnnlib.explore.preprocess import center_of_mass, draw_stroke, preprocess_digit
 from cnnlib.layers import Conv2d, Flatten, Linear
 from cnnlib.losses import softmax
 from cnnlib.model import Sequential, build_lenet, build_seed_net
-from cnnlib.preprocess import center_of_mass, draw_stroke, preprocess_digit
-from cnnlib.widgets import DrawDigit
+from test_explore_analysis import (WIDTH_BUDGET, artists_and_values, assert_like_a_plain_drawing,
+                                   assert_no_visible_marker, assert_picture_fits, png_size, walk)
 
 SEVEN = [[(60, 50), (220, 50)], [(220, 50), (180, 130), (130, 240)]]
 
@@ -34,7 +38,7 @@ def send(canvas, event, x=None, y=None, touches=None):
 
 
 def test_starts_with_a_prompt_and_a_placeholder(widget):
-    assert widget.status.value == "drawn #1"
+    assert widget.marker.value == "drawn #1" and widget.status.value == ""
     assert "draw a digit" in widget.prediction.value
     assert widget.probs is None and widget.predicted is None
     assert widget.png.startswith(b"\x89PNG")
@@ -44,7 +48,7 @@ def test_starts_with_a_prompt_and_a_placeholder(widget):
 def test_a_stroke_updates_digit_probabilities_and_feature_maps(widget, model):
     for stroke in SEVEN:
         widget.draw_stroke(stroke)
-    assert widget.status.value == "drawn #3"                       # one prediction per stroke
+    assert widget.marker.value == "drawn #3"                       # one prediction per stroke
     expected_raster = np.zeros((280, 280))
     for stroke in SEVEN:
         expected_raster = draw_stroke(expected_raster, stroke, width=20)
@@ -70,13 +74,13 @@ def test_mouse_events_do_exactly_what_draw_stroke_does(model):
         send(by_mouse.canvas, "mouse_down", *points[0])
         for x, y in points[1:]:
             send(by_mouse.canvas, "mouse_move", x, y)
-        assert by_mouse.status.value == "drawn #1"                   # predicts on release, not while drawing
+        assert by_mouse.marker.value == "drawn #1"                   # predicts on release, not while drawing
         send(by_mouse.canvas, "mouse_up", *points[-1])
         by_code.draw_stroke(points)
         np.testing.assert_array_equal(by_mouse.raster, by_code.raster)
         np.testing.assert_array_equal(by_mouse.probs, by_code.probs)
         assert by_mouse.strokes == by_code.strokes == [[(float(x), float(y)) for x, y in points]]
-        assert by_mouse.status.value == by_code.status.value == "drawn #2"
+        assert by_mouse.marker.value == by_code.marker.value == "drawn #2"
     finally:
         by_mouse.close()
         by_code.close()
@@ -86,13 +90,13 @@ def test_leaving_the_canvas_ends_the_stroke_and_touch_works(widget):
     send(widget.canvas, "mouse_down", 140, 40)
     send(widget.canvas, "mouse_move", 140, 200)
     send(widget.canvas, "mouse_out", 140, 281)
-    assert widget.status.value == "drawn #2" and len(widget.strokes) == 1
+    assert widget.marker.value == "drawn #2" and len(widget.strokes) == 1
     send(widget.canvas, "mouse_move", 60, 60)                        # no button: nothing drawn
     assert widget.strokes[0][-1] == (140.0, 281.0)
     send(widget.canvas, "touch_start", touches=[(60, 140)])
     send(widget.canvas, "touch_move", touches=[(220, 140)])
     send(widget.canvas, "touch_end", touches=[])
-    assert widget.status.value == "drawn #3" and len(widget.strokes) == 2
+    assert widget.marker.value == "drawn #3" and len(widget.strokes) == 2
     assert widget.raster[140, 60:220].min() == 1.0                   # the finger's line is there
 
 
@@ -118,30 +122,32 @@ def test_clear_button_starts_again(widget):
     widget.clear_button.click()
     assert not widget.raster.any() and widget.strokes == []
     assert widget.probs is None and widget.digit is None
-    assert widget.status.value == "drawn #3"
+    assert widget.marker.value == "drawn #3"
     assert "draw a digit" in widget.prediction.value
 
 
 def test_empty_canvas_is_reported_in_the_status_not_raised(widget):
     widget.draw_stroke([(-60, -60), (-30, -40)])                     # entirely off the canvas
-    assert widget.status.value.startswith("error: ValueError: the canvas is empty")
+    assert "ValueError: the canvas is empty" in widget.status.value
     assert widget.probs is None
     before = widget.png
     widget.draw_stroke([])
-    assert widget.status.value == "error: ValueError: a stroke needs at least one (x, y) point"
+    assert "ValueError: a stroke needs at least one (x, y) point" in widget.status.value
     assert widget.png == before                                      # the picture stays
+    widget.clear_button.click()                                      # the next picture clears the error
+    assert widget.status.value == "" and widget.png.startswith(b"\x89PNG")
 
 
 def test_errors_inside_callbacks_are_shown(widget, monkeypatch):
     send(widget.canvas, "mouse_down", 100, 100)
     send(widget.canvas, "mouse_move", float("nan"), 100)
-    assert widget.status.value == "error: ValueError: draw_stroke: the points contain NaN or infinity"
+    assert "ValueError: draw_stroke: the points contain NaN or infinity" in widget.status.value
 
     def broken(x):
         raise RuntimeError("the model broke")
     monkeypatch.setattr(widget.model.layers[-1], "forward", broken)
     widget.draw_stroke([(100, 100), (100, 200)])
-    assert widget.status.value == "error: RuntimeError: the model broke"
+    assert "RuntimeError: the model broke" in widget.status.value
 
 
 def test_a_new_browser_tab_gets_the_drawing_repainted(widget, monkeypatch):
@@ -168,26 +174,56 @@ def test_works_with_the_seed_net_and_rejects_unsuitable_models():
         DrawDigit(lambda x: x)
     with pytest.raises(ValueError, match="line_width"):
         DrawDigit(build_seed_net(rng=0), line_width=0)
-    with pytest.raises(ValueError, match="canvas_size"):
+    with pytest.raises(ValueError, match="DrawDigit: canvas_size must be an integer >= 1"):
         DrawDigit(build_seed_net(rng=0), canvas_size=0)
 
 
-def test_strokes_update_one_figure_and_clear_keeps_it(widget):
-    import sys
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    from test_widgets_lessons_1_3 import assert_like_a_plain_drawing
-    note = widget.fig
+def test_strokes_and_clear_update_one_picture(widget):
+    picture, fig = widget.picture, widget.fig
     widget.draw_stroke(SEVEN[0])
-    pictures = widget.fig
-    assert pictures is not note
     widget.draw_stroke(SEVEN[1])
-    assert widget.fig is pictures and widget.full_draw_count == 2     # the note, then the pictures once
-    bars = [p for p in pictures.axes[1].patches]
-    np.testing.assert_allclose([b.get_height() for b in bars], widget.probs)
-    np.testing.assert_array_equal(pictures.axes[0].images[0].get_array(), widget.digit)
-    np.testing.assert_array_equal(pictures.axes[2].images[0].get_array(), widget.feature_maps[0])
+    assert widget.fig is fig and widget.full_draw_count == 1, "strokes redraw only what is animated"
+    np.testing.assert_allclose([b.get_height() for b in picture.bars], widget.probs)
+    assert [b.get_facecolor() for b in picture.bars].count(picture.bars[widget.predicted].get_facecolor()) == 1
+    np.testing.assert_array_equal(picture.digit_image.get_array(), widget.digit)
+    for c, image in enumerate(picture.maps.images):
+        np.testing.assert_array_equal(image.get_array(), widget.feature_maps[c])
+    shown = [t.get_text() for t in picture.values if t.get_text()]
+    assert f"{widget.probs[widget.predicted]:.2f}" in shown
+    assert len(shown) == (widget.probs >= 0.005).sum(), "only the values that show as more than 0.00"
     widget.clear_button.click()
-    assert widget.fig is note
+    assert widget.fig is fig and widget.full_draw_count == 1
+    assert not picture.digit_image.get_array().any() and not any(b.get_height() for b in picture.bars)
     widget.draw_stroke(SEVEN[0])
-    assert widget.fig is pictures and widget.full_draw_count == 2     # both figures kept, with their backgrounds
     assert_like_a_plain_drawing(widget)
+
+
+def test_fits_the_screen_and_gives_the_prediction_a_line(widget):
+    widget.draw_stroke(SEVEN[0])
+    assert_no_visible_marker(widget)
+    # The canvas and the picture side by side, within 900 px; the prediction on the line
+    # above them, beside the Clear button (not in a narrow column under the canvas).
+    row = next(w for w in widget.widget.children if widget.image in getattr(w, "children", ()))
+    assert widget.canvas in row.children
+    assert png_size(widget.png)[0] + widget.canvas_size <= WIDTH_BUDGET
+    assert_picture_fits(widget, control_rows=1)
+    line = next(w for w in widget.widget.children if widget.prediction in getattr(w, "children", ()))
+    assert widget.clear_button in line.children and widget.canvas not in list(walk(line))
+    assert widget.prediction.layout.width in (None, "")
+    assert isinstance(widget.prediction, widgets.HTML) and "The net says <b>7</b>" in widget.prediction.value
+
+
+def test_digit_picture_one_code_path_and_checks(rng):
+    digit, probs, maps = rng.random((28, 28)), rng.dirichlet(np.ones(10)), rng.normal(size=(8, 24, 24))
+    static = DigitPicture(digit, probs, maps, maps_title="maps")
+    live = DigitPicture(digit, probs, maps, maps_title="maps", live=True)
+    assert artists_and_values(static.fig) == artists_and_values(live.fig)
+    assert [b.get_height() for b in static.bars] == [b.get_height() for b in live.bars]
+    empty = DigitPicture(n_maps=20, map_shape=(5, 5))                 # nothing drawn yet: 16 empty maps
+    assert len(empty.maps.images) == 16 and not any(t.get_text() for t in empty.values)
+    with pytest.raises(ValueError, match=r"DigitPicture: expected a \(28, 28\) digit"):
+        live.update(np.zeros((20, 20)), probs, maps)
+    with pytest.raises(ValueError, match="DigitPicture: expected 10 probabilities"):
+        live.update(digit, probs[:5], maps)
+    with pytest.raises(ValueError, match="n_maps"):
+        DigitPicture()
