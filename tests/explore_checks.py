@@ -106,7 +106,8 @@ def summary(fig):
 
     panels = []
     for ax in fig.axes:
-        images = [(np.nan_to_num(np.ma.getdata(im.get_array()), nan=-1e300).tolist(),      # (NaN != NaN) [float(v) for v in im.get_clim()], im.get_cmap().name,
+        images = [(np.nan_to_num(np.ma.getdata(im.get_array()), nan=-1e300).tolist(),      # (NaN != NaN)
+                   [float(v) for v in im.get_clim()], im.get_cmap().name,
                    im.get_visible()) for im in ax.images]
         texts = [(t.get_text(), colour(mcolors.to_rgba(t.get_color())), t.get_visible())
                  for t in ax.texts]

@@ -98,24 +98,35 @@ def test_overlapping_windows_outline_only_the_first_two(close_after):
     ex = PoolingExplorer(x, kernel_size=2)
     close_after(ex)
     pic = ex.picture
-    assert not pic.overlapping and len(pic.windows.get_paths()) == 4 * 5       # tiling: every window outlined
-    assert len(pic.output_frames.get_paths()) == 0 and not pic.windows_legend.get_visible()
+
+    def corners(collection):
+        return [(p.vertices[:4].min(axis=0).tolist(), p.vertices[:4].max(axis=0).tolist())
+                for p in collection.get_paths()]
+
+    assert not pic.overlapping and len(pic.window_grid.get_paths()) == 4 * 5     # tiling: every window outlined
+    assert corners(pic.windows) == [([-0.5, -0.5], [1.5, 1.5]), ([1.5, -0.5], [3.5, 1.5])]   # first, next
     ex.kernel_size.value = 6
     ex.stride.value = 1                                                       # the lesson's hard case: 15 windows
     assert ex.output.shape == (3, 5) and pic.overlapping
-    windows = pic.windows.get_paths()
-    assert len(windows) == 2                                                  # the first one and the next one
-    corners = [(p.vertices[:4].min(axis=0), p.vertices[:4].max(axis=0)) for p in windows]
-    np.testing.assert_allclose(corners[0], [(-0.5, -0.5), (5.5, 5.5)])       # window (0, 0): 6x6 from the corner
-    np.testing.assert_allclose(corners[1], [(0.5, -0.5), (6.5, 5.5)])        # window (0, 1): one step right
+    assert len(pic.window_grid.get_paths()) == 0                              # no pile of outlines ...
+    assert corners(pic.windows) == [([-0.5, -0.5], [5.5, 5.5]), ([0.5, -0.5], [6.5, 5.5])]   # ... the first two
     assert pic.windows.get_linestyle()[0] != pic.windows.get_linestyle()[1]  # told apart by line style too
     frames = [p.vertices[:4].mean(axis=0) for p in pic.output_frames.get_paths()]
     np.testing.assert_allclose(frames, [(0, 0), (1, 0)])                     # their two output cells
     assert pic.windows_legend.get_visible() and pic.winner_legend.get_visible()
-    assert "15 windows overlap, 2 outlined" in ex.fig.axes[0].get_title()
+    assert ex.fig.axes[0].get_title() == "input 8x10: 15 windows, overlapping"
     assert len(pic.winner_edges.get_paths()) == 15                            # every window's winner still marked
     ex.mode.value = "average"
     assert not pic.winner_legend.get_visible() and not pic.winner_edges.get_visible()
+    ex.kernel_size.value = 1
+    assert len(pic.window_grid.get_paths()) == 80 and len(pic.output_frames.get_paths()) == 2
+    assert not [t for t in ex.fig.axes[1].texts if t.get_visible()], "80 output cells: too many to number"
+
+
+def test_a_single_window_has_no_next_one():
+    pic = PoolingPicture(np.arange(9.0).reshape(3, 3), kernel_size=3, live=True)
+    assert len(pic.windows.get_paths()) == len(pic.output_frames.get_paths()) == 1
+    assert not pic.windows_legend.get_visible()
 
 
 @pytest.mark.parametrize("cmap_value", [0.0, 1.0])
@@ -129,7 +140,7 @@ def test_winner_marks_stand_out_by_lightness_on_the_darkest_and_lightest_cells(s
     cell = pic.output_image.cmap(cmap_value)
     marks = (pic.winner_edges.get_edgecolor()[0], pic.winner_lines.get_edgecolor()[0])
     assert max(abs(luminance(m) - luminance(cell)) for m in marks) >= 0.5
-    assert pic.winner_edges.get_linewidth()[0] > pic.winner_lines.get_linewidth()[0] > 0   # a dark rim round a light line
+    assert pic.winner_edges.get_linewidth()[0] > pic.winner_lines.get_linewidth()[0] > 0   # dark rim, light line
 
 
 def test_winner_marks_are_drawn_on_dark_red_cells():
@@ -164,6 +175,7 @@ def test_pooling_explorer_updates_in_place(rng, close_after):
     assert ex.fig.axes[1].images[0].get_array().shape == ex.output.shape == (3, 4)   # stride 2
     assert_redrawn_in_place(ex, lambda: ex.stride.__setattr__("value", 1), expect_full_draws=1)
     np.testing.assert_allclose(ex.fig.axes[1].images[0].get_array(), ex.output)
+    assert ex.output.shape == (6, 8)
     assert [t.get_text() for t in ex.fig.axes[1].texts] == [f"{v:.3g}" for v in ex.output.ravel()]
     assert_redrawn_in_place(ex, lambda: ex.kernel_size.__setattr__("value", 1), expect_full_draws=1)
     assert_redrawn_in_place(ex, lambda: ex.mode.__setattr__("value", "average"), expect_full_draws=1)

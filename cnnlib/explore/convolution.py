@@ -405,7 +405,8 @@ class ConvGeometryPicture(Picture):
             ax_out.set_xlim(-0.5, out - 0.5)
             ax_out.set_ylim(out - 0.5, -0.5)
             # (plain text, not mathtext: parsing a new formula costs ~30 ms a move)
-            set_text(ax_out.title, f"output {out}x{out}\n⌊({size} + 2·{padding} − {kernel_size}) / {stride}⌋ + 1 = {out}")
+            set_text(ax_out.title, f"output {out}x{out}\n"
+                                   f"⌊({size} + 2·{padding} − {kernel_size}) / {stride}⌋ + 1 = {out}")
         else:
             ax_out.set_axis_off()
             ax_out.set_aspect("auto")
@@ -587,7 +588,8 @@ class SlidingWindowStepper(Explorer):
         self.value = float(pic.products.sum())
 
     def build_picture(self):
-        self.picture = SlidingWindowPicture(self.input_image, self.kernel, self.step.value, stride=self.stride, live=True)
+        self.picture = SlidingWindowPicture(self.input_image, self.kernel, self.step.value, stride=self.stride,
+                                            live=True)
         self._read_picture()
         return self.picture
 

@@ -11,9 +11,10 @@ The contract
 :func:`plot_pooling` returns its first drawing and :class:`PoolingExplorer` updates a live
 one. What the picture shows, so that it stays readable:
 
-* Windows that do not overlap (stride >= kernel size) are all outlined. Overlapping
-  windows would pile their outlines up, so then only the first window (solid) and the
-  next one (dashed) are outlined, and the same two output cells are framed alike.
+* The first window (solid orange) and the next one (dashed cyan) are outlined, and their
+  two output cells framed alike: that shows the stride. Windows that do not overlap
+  (stride >= kernel size) are also all outlined, thinly; overlapping ones would pile their
+  outlines up into an unreadable picture, so then only the first two are.
 * Each max-pooling winner gets a square mark drawn as a thick black outline with a yellow
   line inside: it stands out on black, white, dark red and dark blue cells alike, for
   colour-blind readers too (the mark differs by lightness, not only by hue).
@@ -39,9 +40,13 @@ WINNER_EDGE, WINNER_INNER = "black", "yellow"
 #: Outlines of the first window and the next one, when windows overlap.
 FIRST_WINDOW = dict(edgecolor="tab:orange", linestyle="-")
 NEXT_WINDOW = dict(edgecolor="tab:cyan", linestyle="--")
-#: Outline of every window when they do not overlap: orange on a small map, a faint grey
-#: grid on a large one (where the winners are what matters).
+#: Thin outline of every window when they do not overlap: orange on a small map, a faint
+#: grey grid on a large one (where the winners are what matters).
 WINDOW_COLOUR, LARGE_MAP_WINDOW_COLOUR = "tab:orange", "0.55"
+#: Write the output's numbers into its cells up to this many cells. Each number is drawn
+#: again on every move (about 0.3-0.6 ms each); beyond this the colours and the input's
+#: numbers under the winner marks tell the values.
+MAX_OUTPUT_NUMBERS = 48
 #: Inches kept free under the input for the legends.
 KEY_ROOM = 0.3
 
@@ -125,10 +130,11 @@ def plot_pooling(x, *, kernel_size=2, stride=None, mode="max", title=None):
 class PoolingPicture(Picture):
     """What :func:`plot_pooling` draws; :meth:`update` takes a new kernel size, stride and mode.
 
-    In a live picture the input panel and its numbers are drawn once; the window outlines,
-    the winner marks, the input's title, the legends and the whole output panel are animated. The output panel's width
-    follows the output's width, but the input panel stays where it was first laid out
-    (moving it would draw all its numbers again).
+    In a live picture the input panel, its numbers and the outline legend are drawn once;
+    the window outlines, the winner marks, the input's title and the whole output panel
+    (with the winner legend) are animated. The output panel's width follows the output's
+    width, but the input panel stays where it was first laid out (moving it would draw all
+    its numbers again).
 
     Attributes
     ----------
@@ -162,36 +168,36 @@ class PoolingPicture(Picture):
             ImageNumbers(self, input_image, animated=False, zorder=2).update(x)
         self.output_image = ax_out.imshow(np.zeros((1, 1)), cmap=cmap, vmin=vmin, vmax=limit, interpolation="nearest")
         self.output_numbers = None
-        self._outline_width = 1.5          # until the layout says how big a cell is
         for ax in self.axes:
             no_ticks(ax)
             ax.set_title(" ", fontsize=9)
-        set_text(ax_in.title, f"input {x.shape[0]}x{x.shape[1]}")
-        self.windows = ax_in.add_collection(PolyCollection([], closed=True, facecolors="none", zorder=3,
-                                                           joinstyle="miter"))
-        self.output_frames = ax_out.add_collection(PolyCollection([], closed=True, facecolors="none", zorder=3,
-                                                                  linewidths=2.5, joinstyle="miter"))
-        self.winner_edges = ax_in.add_collection(PolyCollection([], closed=True, facecolors="none", zorder=4,
-                                                                edgecolors=WINNER_EDGE, joinstyle="miter"))
-        self.winner_lines = ax_in.add_collection(PolyCollection([], closed=True, facecolors="none", zorder=4.1,
-                                                                edgecolors=WINNER_INNER, joinstyle="miter"))
-        # Legends below the input: the winner mark (max pooling) and, for overlapping
-        # windows, which outline is which; shown or hidden as the state changes. They
-        # belong to the output panel (placed under the input): drawing a legend moves its
-        # parts, which marks its axes stale, and the output panel is animated anyway.
+
+        def outlines(ax, zorder, **style):
+            return ax.add_collection(PolyCollection([], closed=True, facecolors="none", zorder=zorder,
+                                                    joinstyle="miter", **style))
+        self.window_grid = outlines(ax_in, 3, edgecolors=WINDOW_COLOUR if small else LARGE_MAP_WINDOW_COLOUR)
+        pair = dict(edgecolors=[FIRST_WINDOW["edgecolor"], NEXT_WINDOW["edgecolor"]],
+                    linestyles=[FIRST_WINDOW["linestyle"], NEXT_WINDOW["linestyle"]], linewidths=2.5)
+        self.windows = outlines(ax_in, 3.5, **pair)                 # the first window and the next one
+        self.output_frames = outlines(ax_out, 3, **pair)            # ... and their output cells
+        self.winner_edges = outlines(ax_in, 4, edgecolors=WINNER_EDGE)
+        self.winner_lines = outlines(ax_in, 4.1, edgecolors=WINNER_INNER)
+        # Legends under the input. The outline legend never changes: it stays in the kept
+        # background. The winner legend comes and goes with max pooling; it belongs to the
+        # animated output panel (drawing a legend moves its parts, which marks its axes
+        # stale: in a kept background that would mean drawing the whole figure again).
         below = dict(bbox_to_anchor=(0, -0.01, 1, 0), bbox_transform=ax_in.transAxes, fontsize=8, frameon=False)
         mark = tuple(Line2D([], [], linestyle="none", marker="s", markersize=9, markerfacecolor="none",
                             markeredgecolor=colour, markeredgewidth=width)
                      for colour, width in ((WINNER_EDGE, 3), (WINNER_INNER, 1.2)))
         self.winner_legend = Legend(ax_out, [mark], ["winner"], loc="upper left", **below)
-        outlines = [Line2D([], [], linewidth=2.5, color=style["edgecolor"], linestyle=style["linestyle"])
-                    for style in (FIRST_WINDOW, NEXT_WINDOW)]
-        self.windows_legend = Legend(ax_out, outlines, ["first window", "next window"], ncol=2, loc="upper right",
-                                     **below)
-        for legend in (self.winner_legend, self.windows_legend):
-            ax_out.add_artist(legend)
+        lines = [Line2D([], [], linewidth=2.5, color=style["edgecolor"], linestyle=style["linestyle"])
+                 for style in (FIRST_WINDOW, NEXT_WINDOW)]
+        self.windows_legend = Legend(ax_in, lines, ["first window", "next window"], ncol=2, loc="upper right", **below)
+        for ax, legend in ((ax_out, self.winner_legend), (ax_in, self.windows_legend)):
+            ax.add_artist(legend)
             legend.set_clip_on(False)          # add_artist clips to the axes; the legends sit below the input
-            legend.set_in_layout(False)        # laid out by KEY_ROOM below (they hang under another panel)
+            legend.set_in_layout(False)        # laid out by KEY_ROOM below (one hangs under another panel)
         if title:
             fig.suptitle(title, fontsize=10)
         self.update(kernel_size, stride, mode)
@@ -201,10 +207,10 @@ class PoolingPicture(Picture):
             legend.set_in_layout(True)         # so that savefig(bbox_inches="tight") keeps them
         self.input_slot_right = ax_in.get_position().x1
         self._size_marks()
-        animate(self, self.windows, self.winner_edges, self.winner_lines, ax_out, ax_in.title)
+        animate(self, self.window_grid, self.windows, self.winner_edges, self.winner_lines, ax_out, ax_in.title)
 
     def _size_marks(self):
-        """Line widths of the winner marks and window outlines in proportion to a cell, once
+        """Line widths of the winner marks and the window grid in proportion to a cell, once
         the picture is laid out (a 26x26 map has cells a third as wide as an 8x10 one)."""
         fig_w, fig_h = self.fig.get_size_inches()
         box = self.axes[0].get_position()
@@ -213,18 +219,7 @@ class PoolingPicture(Picture):
         edge = float(np.clip(0.12 * cell, 1.2, 4.0))
         self.winner_edges.set_linewidth(edge)
         self.winner_lines.set_linewidth(0.4 * edge)
-        self._outline_width = float(np.clip(0.06 * cell, 0.6, 2.5))
-        self._style_windows()
-
-    def _style_windows(self):
-        if self.overlapping:     # the two outlined windows stand out
-            self.windows.set_edgecolor([FIRST_WINDOW["edgecolor"], NEXT_WINDOW["edgecolor"]])
-            self.windows.set_linestyle([FIRST_WINDOW["linestyle"], NEXT_WINDOW["linestyle"]])
-            self.windows.set_linewidth(max(self._outline_width, 2.0))
-        else:
-            self.windows.set_edgecolor(WINDOW_COLOUR if self.small else LARGE_MAP_WINDOW_COLOUR)
-            self.windows.set_linestyle("-")
-            self.windows.set_linewidth(self._outline_width)
+        self.window_grid.set_linewidth(float(np.clip(0.05 * cell, 0.6, 1.5)))
 
     def update(self, kernel_size=2, stride=None, mode="max"):
         """Show another kernel size, stride (default: the kernel size) and mode ("max" or "average")."""
@@ -245,30 +240,24 @@ class PoolingPicture(Picture):
         if shape_changed and self.output_numbers is not None:
             self.output_numbers.remove()
             self.output_numbers = None
-        if max(out.shape) <= MAX_ANNOTATED_CELLS:
+        if out.size <= MAX_OUTPUT_NUMBERS:
             if self.output_numbers is None:     # inside the animated output panel: drawn with it
                 self.output_numbers = ImageNumbers(self, self.output_image, animated=False)
             self.output_numbers.update(out)
         set_text(ax_out.title, f"{mode} pool {kernel_size}x{kernel_size}, stride {stride}: {H_out}x{W_out}")
 
-        self.overlapping = stride < kernel_size and H_out * W_out > 1
-        if self.overlapping:          # the first window and the next one (along the row, else down)
-            following = (0, 1) if W_out > 1 else (1, 0)
-            cells = [(0, 0), following]
-            self.windows.set_verts(_squares([r * stride + (kernel_size - 1) / 2 for r, _ in cells],
-                                            [c * stride + (kernel_size - 1) / 2 for _, c in cells], kernel_size / 2))
-            self.output_frames.set_verts(_squares([r for r, _ in cells], [c for _, c in cells], 0.5))
-            self.output_frames.set_edgecolor([FIRST_WINDOW["edgecolor"], NEXT_WINDOW["edgecolor"]])
-            self.output_frames.set_linestyle([FIRST_WINDOW["linestyle"], NEXT_WINDOW["linestyle"]])
-            set_text(ax_in.title, f"input {self.x.shape[0]}x{self.x.shape[1]}: the {H_out * W_out} windows "
-                                  f"overlap, 2 outlined")
-        else:
-            rows, cols = np.meshgrid(np.arange(H_out), np.arange(W_out), indexing="ij")
-            centre = (kernel_size - 1) / 2
-            self.windows.set_verts(_squares(rows * stride + centre, cols * stride + centre, kernel_size / 2))
-            self.output_frames.set_verts([])
-            set_text(ax_in.title, f"input {self.x.shape[0]}x{self.x.shape[1]}")
-        self._style_windows()
+        # Every window outlined when they tile the input; only the first two when they overlap.
+        self.overlapping = stride < kernel_size and out.size > 1
+        rows, cols = np.meshgrid(np.arange(H_out), np.arange(W_out), indexing="ij")
+        centre = (kernel_size - 1) / 2
+        self.window_grid.set_verts([] if self.overlapping else
+                                   _squares(rows * stride + centre, cols * stride + centre, kernel_size / 2))
+        pair = [(0, 0), (0, 1) if W_out > 1 else (1, 0)][:min(out.size, 2)]      # the next one along the row
+        self.windows.set_verts(_squares([r * stride + centre for r, _ in pair], [c * stride + centre for _, c in pair],
+                                        kernel_size / 2))
+        self.output_frames.set_verts(_squares([r for r, _ in pair], [c for _, c in pair], 0.5))
+        overlap = ", overlapping" if self.overlapping else ""
+        set_text(ax_in.title, f"input {self.x.shape[0]}x{self.x.shape[1]}: {out.size} windows{overlap}")
 
         if winners is not None:
             squares = _squares(winners[..., 0], winners[..., 1], WINNER_SIDE / 2)
@@ -276,7 +265,7 @@ class PoolingPicture(Picture):
             self.winner_lines.set_verts(squares)
         for artist in (self.winner_edges, self.winner_lines):
             artist.set_visible(winners is not None)
-        for legend, shown in ((self.winner_legend, winners is not None), (self.windows_legend, self.overlapping)):
+        for legend, shown in ((self.winner_legend, winners is not None), (self.windows_legend, out.size > 1)):
             if legend.get_visible() != shown:
                 legend.set_visible(shown)
 
