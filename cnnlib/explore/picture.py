@@ -73,9 +73,10 @@ def figure_to_png(fig, *, close=True):
 
 def _canvas_png(canvas):
     """PNG bytes of what an Agg canvas last drew (Pillow, fast zlib level)."""
-    rgba = np.asarray(canvas.buffer_rgba())                         # (H, W, 4) uint8
+    width, height = canvas.get_width_height(physical=True)
+    rgb = PILImage.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
     buf = io.BytesIO()
-    PILImage.fromarray(rgba[..., :3]).save(buf, format="png", compress_level=PNG_COMPRESS_LEVEL)
+    rgb.save(buf, format="png", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
 
 
