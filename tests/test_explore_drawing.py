@@ -188,9 +188,7 @@ def test_strokes_and_clear_update_one_picture(widget):
     np.testing.assert_array_equal(picture.digit_image.get_array(), widget.digit)
     for c, image in enumerate(picture.maps.images):
         np.testing.assert_array_equal(image.get_array(), widget.feature_maps[c])
-    shown = [t.get_text() for t in picture.values if t.get_text()]
-    assert f"{widget.probs[widget.predicted]:.2f}" in shown
-    assert len(shown) == (widget.probs >= 0.005).sum(), "only the values that show as more than 0.00"
+    assert not [t for t in picture.probabilities.labels if t.get_visible() and t.get_text()], "bars only"
     widget.clear_button.click()
     assert widget.fig is fig and widget.full_draw_count == 1
     assert not picture.digit_image.get_array().any() and not any(b.get_height() for b in picture.bars)
@@ -220,7 +218,7 @@ def test_digit_picture_one_code_path_and_checks(rng):
     assert artists_and_values(static.fig) == artists_and_values(live.fig)
     assert [b.get_height() for b in static.bars] == [b.get_height() for b in live.bars]
     empty = DigitPicture(n_maps=20, map_shape=(5, 5))                 # nothing drawn yet: 16 empty maps
-    assert len(empty.maps.images) == 16 and not any(t.get_text() for t in empty.values)
+    assert len(empty.maps.images) == 16 and not any(b.get_height() for b in empty.bars)
     with pytest.raises(ValueError, match=r"DigitPicture: expected a \(28, 28\) digit"):
         live.update(np.zeros((20, 20)), probs, maps)
     with pytest.raises(ValueError, match="DigitPicture: expected 10 probabilities"):

@@ -3,7 +3,8 @@
 May import: numpy, matplotlib, ipywidgets, ipycanvas (the drawing square), the cnnlib core
 (the model is only run forward), :mod:`cnnlib.explore.preprocess` (MNIST's own
 preprocessing), :mod:`cnnlib.explore.analysis` (layer outputs, the feature-map picture),
-:mod:`cnnlib.explore.picture` and :mod:`cnnlib.explore.explorer`.
+:mod:`cnnlib.explore.softmax` (the probability bars), :mod:`cnnlib.explore.picture` and
+:mod:`cnnlib.explore.explorer`.
 
 The contract
 ------------
@@ -24,8 +25,9 @@ from ipycanvas import Canvas, hold_canvas
 
 from cnnlib.explore.analysis import FeatureMapsPicture, axes_at, layer_outputs, model_dtype
 from cnnlib.explore.explorer import Explorer
-from cnnlib.explore.picture import FONT_SIZE, Picture, animate, no_ticks, set_image, set_text
+from cnnlib.explore.picture import Picture, animate, no_ticks, set_image
 from cnnlib.explore.preprocess import MNIST_SIZE, draw_stroke, preprocess_digit
+from cnnlib.explore.softmax import ProbabilitiesPicture
 from cnnlib.ops import check_int
 from cnnlib.losses import softmax
 
@@ -37,7 +39,8 @@ MAX_MAPS = 16
 
 class DigitPicture(Picture):
     """What the draw-a-digit widget shows: the 28x28 image the net receives, its ten
-    probabilities (the winner in orange) and the first convolution's feature maps.
+    probabilities (:class:`cnnlib.explore.softmax.ProbabilitiesPicture`, the winner in
+    orange) and the first convolution's feature maps (:class:`FeatureMapsPicture`).
 
     Parameters
     ----------
@@ -69,24 +72,18 @@ class DigitPicture(Picture):
         self.digit_image = self.ax_digit.imshow(np.zeros((MNIST_SIZE, MNIST_SIZE)), cmap="gray", vmin=0, vmax=1,
                                                 interpolation="nearest")
         self.ax_digit.set_title("what the net sees\n(28x28)", fontsize=9)
-        # The probabilities: one bar per class, its value above it.
-        ax = self.ax_probs = axes_at(top, 2.45, 0.45, 3.35, 1.65)
-        K = n_classes
-        self.bars = ax.bar(np.arange(K), np.zeros(K), color="tab:blue").patches
-        self.values = [ax.text(k, 0.0, "", ha="center", va="bottom", fontsize=FONT_SIZE) for k in range(K)]
-        ax.set_xticks(np.arange(K))
-        ax.set_ylim(0, 1.15)
-        ax.set_yticks([0, 0.5, 1])
-        ax.tick_params(labelsize=FONT_SIZE)
-        # Fixed words (the answer is in orange, and in the line above the picture): drawing
-        # a changing title on every stroke would cost more than the bars.
-        ax.set_title("probabilities (the answer in orange)", fontsize=9)
-        ax.spines[["top", "right"]].set_visible(False)
+        # The probabilities: lesson 4's bars, without the values written above them (the
+        # answer is the orange bar, and the line above the picture says how sure): ten
+        # changing numbers would cost more to draw than everything else.
+        self.ax_probs = axes_at(top, 2.55, 0.45, 3.25, 1.6)
+        self.probabilities = ProbabilitiesPicture(np.zeros(n_classes), ax=self.ax_probs,
+                                                  title="probabilities (the answer in orange)", show_values=False,
+                                                  live=live)
+        self.bars = self.probabilities.bars
         self.maps = FeatureMapsPicture(np.zeros((n_maps,) + self.map_shape), fig=bottom, title=maps_title,
                                        cell_size=self.MAP_CELL, live=live)
-        # The frames are animated with what they frame, so that they stay on top of it.
-        animate(self, self.digit_image, *self.ax_digit.spines.values(), *self.bars, *self.values,
-                *ax.spines.values())
+        # The frame is animated with the digit, so that it stays on top of it.
+        animate(self, self.digit_image, *self.ax_digit.spines.values())
         self.update(digit, probs, maps)
 
     def update(self, digit=None, probs=None, maps=None):
@@ -98,14 +95,10 @@ class DigitPicture(Picture):
         probs = np.zeros(self.n_classes) if probs is None else np.asarray(probs, dtype=float)
         if probs.shape != (self.n_classes,):
             raise ValueError(f"DigitPicture: expected {self.n_classes} probabilities, got shape {probs.shape}")
+        self.probabilities.update(probs)
         winner = int(np.argmax(probs)) if shown else -1
-        for k, (bar, text, p) in enumerate(zip(self.bars, self.values, probs)):
-            bar.set_height(p)
+        for k, bar in enumerate(self.bars):
             bar.set_color("tab:orange" if k == winner else "tab:blue")     # animated: no full redraw
-            text.set_y(p)
-            # Only the values that show as more than 0.00 are written: an empty text costs
-            # nothing to draw, and ten labels would cost more than all the bars.
-            set_text(text, f"{p:.2f}" if shown and p >= 0.005 else "")
         maps = np.zeros((self.n_maps,) + self.map_shape) if maps is None else np.asarray(maps)[:self.n_maps]
         self.maps.update(maps)
         return self
