@@ -7,8 +7,9 @@ against cnnlib's own functions computed here independently (naive ops, numerical
 """
 import numpy as np
 import pytest
-from test_explore_softmax import (assert_drawn, assert_fits_a_laptop, assert_like_a_plain_drawing,
-                                  assert_redrawn_in_place, assert_same_pixels, decoded, plainly_drawn)
+from explore_checks import (CONTROL_ROW_PX, TITLE_PX, assert_fits_the_screen, assert_like_a_plain_drawing,
+                            assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture)
+from test_explore_softmax import assert_drawn, assert_same_pixels
 
 from cnnlib import ops
 from cnnlib.explore.gradients import (BackwardStepper, BackwardStepPicture, EpsSweepPicture, GradCheckExplorer,
@@ -51,7 +52,8 @@ def test_value_grid_picture_static_and_live_draw_the_same():
     values = np.arange(12.0).reshape(3, 4) - 5
     static = plot_value_grid(values, highlight=(1, 1, 2, 2))
     live = ValueGridPicture(values, highlight=(1, 1, 2, 2), live=True)
-    assert_same_pixels(decoded(live.png()), plainly_drawn(static))
+    assert_same_picture(static, live.fig)
+    assert_same_pixels(static, live)
 
 
 @pytest.mark.parametrize("values", [np.ones(3), np.ones((0, 2)), np.ones((2, 2, 2))])
@@ -90,7 +92,8 @@ def test_eps_sweep_static_and_live_draw_the_same():
     errors = {"float64": np.logspace(-3, -10, 8), "float32": np.logspace(0, -3, 8)}
     static = plot_eps_sweep(eps, errors, current_eps=1e-5)
     live = EpsSweepPicture(eps, errors, current_eps=1e-5, live=True)
-    assert_same_pixels(decoded(live.png()), plainly_drawn(static))
+    assert_same_picture(static, live.fig)
+    assert_same_pixels(static, live)
 
 
 @pytest.mark.parametrize("eps, errors, message", [
@@ -256,7 +259,9 @@ def test_gradcheck_explorer_fits_a_laptop(close_after):
     net, x, labels = small_net_and_data()
     explorer = GradCheckExplorer(net, x, labels)
     close_after(explorer)
-    assert_fits_a_laptop(explorer)
+    assert_no_test_marker_visible(explorer)
+    # two menus and two sliders: two rows in a 900 px column
+    assert_fits_the_screen(explorer, TITLE_PX + 2 * CONTROL_ROW_PX)
 
 
 # ----------------------------------------------------------------------------- BackwardStepper
@@ -374,8 +379,9 @@ def test_backward_stepper_updates_in_place(kind, close_after):
 def test_backward_stepper_fits_a_laptop(make, close_after):
     stepper = make()
     close_after(stepper)
-    assert_fits_a_laptop(stepper)
-    assert stepper.picture.fig.get_size_inches()[1] <= 5
+    assert_no_test_marker_visible(stepper)
+    width, height = assert_fits_the_screen(stepper, TITLE_PX + CONTROL_ROW_PX)   # play and the step slider
+    assert width <= 900 and height <= 500
 
 
 def test_backward_step_static_writes_all_of_dx_and_matches_the_live_drawing():
@@ -390,7 +396,8 @@ def test_backward_step_static_writes_all_of_dx_and_matches_the_live_drawing():
     assert len(visible_texts(static.axes[3])) == 36
     assert len(visible_texts(static.axes[2])) == 9                          # the window of this step
     live = BackwardStepPicture(X, dout, step, dx, live=True, **args)
-    assert_same_pixels(decoded(live.png()), plainly_drawn(static))
+    assert_same_picture(static, live.fig)
+    assert_same_pixels(static, live)
 
 
 def test_backward_step_picture_rejects_bad_input():

@@ -3,117 +3,46 @@ controls, show the right numbers, and redraw in place.
 
 Each explorer is built from small data, its controls are changed as a learner would, and we
 check the hidden draw marker, that a new PNG was drawn, and the numbers the picture shows
-against cnnlib's own functions computed here independently.
-
-The helpers at the top (pixels, in-place redraws, the laptop-screen budget) are shared with
-tests/test_explore_gradients.py.
+against cnnlib's own functions computed here independently. The checks shared by every
+explorer (in place, one code path, nothing for tests visible, fits a laptop) are in
+tests/explore_checks.py.
 """
-import io
 import math
 import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from PIL import Image
+from explore_checks import (CONTROL_ROW_PX, TITLE_PX, assert_fits_the_screen, assert_like_a_plain_drawing,
+                            assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture, decoded,
+                            drawn, plainly_drawn)
 
 from cnnlib.explore.softmax import (ProbabilitiesPicture, SoftmaxExplorer, StabilityLab, StabilityPicture,
                                     naive_softmax, plot_probabilities, plot_softmax_stability, probability_text)
 from cnnlib.losses import log_softmax, softmax
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-#: What a laptop shows of an explorer (1366x768, file browser open): the picture's width,
-#: and the height of the whole explorer (title, rows of controls, picture).
-MAX_WIDTH_PX, MAX_HEIGHT_PX = 900, 640
-#: Heights the browser gives the parts above the picture (measured in JupyterLab 4).
-TITLE_PX, CONTROL_ROW_PX = 30, 36
-
-
-# ----------------------------------------------------------------------------- shared helpers
-
-def decoded(png):
-    """A PNG's pixels as an (H, W, 3) int array."""
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-
-
-def plainly_drawn(fig):
-    """``fig`` drawn the ordinary matplotlib way (no kept background, every artist in its
-    z-order), as RGB pixels. It changes the figure (nothing is animated afterwards): call it last."""
-    for artist in fig.findobj(lambda a: a.get_animated()):
-        artist.set_animated(False)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
-
-
-def assert_same_pixels(shown, plain, tolerance=3):
-    assert shown.shape == plain.shape
-    assert np.abs(shown - plain).max() <= tolerance, f"{(np.abs(shown - plain) > tolerance).sum()} pixels differ"
-
-
-def assert_like_a_plain_drawing(explorer):
-    """What the explorer shows (kept background + animated artists) is what matplotlib
-    draws for the same figure, up to rounding in blending (a few units of 255)."""
-    assert_same_pixels(decoded(explorer.png), plainly_drawn(explorer.fig))
+#: Sliders are 340 px wide: two share a row of a 900 px notebook column.
+SLIDERS_PER_ROW = 2
 
 
 def assert_drawn(explorer, count):
-    assert explorer.marker.value == f"drawn #{count}", explorer.marker.value
     assert explorer.draw_count == count
-    assert explorer.status.value == "", explorer.status.value
-    assert explorer.png.startswith(PNG_MAGIC)
+    drawn(explorer)
 
 
-def assert_redrawn_in_place(explorer, move, expect_full_draws=None):
-    """Moving a control draws a new picture into the same figure object."""
-    fig, png, draws = explorer.fig, explorer.png, explorer.draw_count
-    move()
-    assert_drawn(explorer, draws + 1)
-    assert explorer.fig is fig, "the figure is built once and updated, not made again"
-    assert explorer.png != png
-    if expect_full_draws is not None:
-        assert explorer.full_draw_count == expect_full_draws
+def assert_same_pixels(static_fig, live_picture):
+    """The live picture's PNG is the static figure drawn plainly (up to blending rounding)."""
+    shown, plain = decoded(live_picture.png()), plainly_drawn(static_fig)
+    assert shown.shape == plain.shape
+    assert np.abs(shown - plain).max() <= 3, f"{(np.abs(shown - plain) > 3).sum()} pixels differ"
 
 
-def _walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from _walk(child)
+def controls_px(n_rows):
+    return TITLE_PX + n_rows * CONTROL_ROW_PX
 
 
-def _estimated_width(control):
-    """Width in px the browser gives a control: its layout width, else about 7 px per
-    character of its longest label plus the description (a dropdown is max-content)."""
-    width = control.layout.width
-    if width and width.endswith("px"):
-        return int(width[:-2])
-    labels = [o[0] if isinstance(o, tuple) else str(o) for o in getattr(control, "options", ())] or [""]
-    return 7 * (len(getattr(control, "description", "")) + max(len(s) for s in labels)) + 60
-
-
-def assert_fits_a_laptop(explorer):
-    """The picture is at most 900 px wide, and title + control rows (packed into 900 px) +
-    picture fit in 640 px; no internal marker is visible to a student."""
-    width, height = Image.open(io.BytesIO(explorer.png)).size
-    assert width <= MAX_WIDTH_PX, f"picture is {width} px wide"
-    rows, used = 1, 0
-    for control in explorer.controls:
-        w = _estimated_width(control)
-        if used and used + w > MAX_WIDTH_PX:
-            rows, used = rows + 1, 0
-        used += w
-    total = TITLE_PX + rows * CONTROL_ROW_PX + height
-    assert total <= MAX_HEIGHT_PX, f"{rows} control rows and a {height} px picture: {total} px"
-    for w in _walk(explorer.widget):
-        hidden = getattr(getattr(w, "layout", None), "display", None) == "none"
-        if isinstance(getattr(w, "value", None), str) and not hidden:
-            assert "drawn" not in w.value, f"visible text {w.value!r}"
-    assert explorer.marker.layout.display == "none"
-
-
-def orange_at(png, fig, x_data, y_data, ax, lift_px=0):
-    """The pixel colour at data point (x, y) of ``ax`` (lifted by ``lift_px``), as RGB ints."""
+def pixel_at(png, ax, x_data, y_data, lift_px=0):
+    """The RGB colour at data point (x, y) of ``ax``, ``lift_px`` pixels higher."""
     x_px, y_px = ax.transData.transform((x_data, y_data))
     pixels = decoded(png)
     return pixels[pixels.shape[0] - int(round(y_px + lift_px)), int(round(x_px))]
@@ -182,8 +111,8 @@ def test_probabilities_picture_static_and_live_draw_the_same():
     static = plot_probabilities(p, true_class=1, title="same")
     live = ProbabilitiesPicture(p, true_class=1, title="same", live=True)
     assert tuple(static.get_size_inches()) == tuple(live.fig.get_size_inches())
-    assert [t.get_text() for t in static.axes[0].texts] == [t.get_text() for t in live.ax.texts]
-    assert_same_pixels(decoded(live.png()), plainly_drawn(static))
+    assert_same_picture(static, live.fig)
+    assert_same_pixels(static, live)
 
 
 def test_stability_picture_draws_broken_values_as_red_bars():
@@ -215,7 +144,8 @@ def test_stability_picture_static_and_live_draw_the_same():
     z = np.array([2000.0, 3000.0, -1000.0])
     static = plot_softmax_stability(z, naive_softmax(z), softmax(z), title="same")
     live = StabilityPicture(z, naive_softmax(z), softmax(z), title="same", live=True)
-    assert_same_pixels(decoded(live.png()), plainly_drawn(static))
+    assert_same_picture(static, live.fig)
+    assert_same_pixels(static, live)
 
 
 def test_stability_picture_rejects_mismatched_arrays():
@@ -290,7 +220,7 @@ def test_softmax_explorer_keeps_the_true_class_visible_at_zero(logits, small, cl
     assert math.isfinite(explorer.loss) and explorer.loss > 199
     assert picture.true_marker.get_visible()
     # The triangle is drawn: the pixel 4 px above the axis under class 1 is orange.
-    r, g, b = orange_at(explorer.png, picture.fig, 1, 0.0, picture.ax, lift_px=4)
+    r, g, b = pixel_at(explorer.png, picture.ax, 1, 0.0, lift_px=4)
     assert r > 200 and 90 < g < 170 and b < 60, (r, g, b)
     # ... and the value is written above it, clear of the triangle.
     renderer = picture.fig.canvas.get_renderer()
@@ -330,11 +260,13 @@ def test_softmax_explorer_moves_its_bars_in_place(close_after):
     assert_like_a_plain_drawing(explorer)
 
 
-def test_softmax_explorer_fits_a_laptop(close_after):
-    for logits in ([2.0, 1.0, 0.1, -1.0], list(np.linspace(-2, 2, 10))):
-        explorer = SoftmaxExplorer(logits, true_class=0)
-        close_after(explorer)
-        assert_fits_a_laptop(explorer)
+@pytest.mark.parametrize("n_logits", [2, 4, 10])
+def test_softmax_explorer_fits_a_laptop(n_logits, close_after):
+    explorer = SoftmaxExplorer(list(np.linspace(-2, 2, n_logits)), true_class=0)
+    close_after(explorer)
+    assert_no_test_marker_visible(explorer)
+    # a slider per logit and one for T
+    assert_fits_the_screen(explorer, controls_px(math.ceil((n_logits + 1) / SLIDERS_PER_ROW)))
 
 
 # ----------------------------------------------------------------------------- StabilityLab
@@ -400,7 +332,8 @@ def test_stability_lab_fits_a_laptop(close_after):
     lab = StabilityLab(np.linspace(-3, 4, 10))
     close_after(lab)
     lab.scale_slider.value = 2.5
-    assert_fits_a_laptop(lab)
+    assert_no_test_marker_visible(lab)
+    assert_fits_the_screen(lab, controls_px(1))                    # a slider and a menu
 
 
 # ----------------------------------------------------------------------------- the lessons' figures
