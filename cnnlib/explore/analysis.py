@@ -271,7 +271,7 @@ def plot_filters(w, *, title=None, cell_size=0.8, max_inputs=8):
 def _filter_weights(w):
     w = np.asarray(w, dtype=float)
     if w.ndim != 4 or 0 in w.shape:
-        raise ValueError(f"plot_filters: expected weights of shape (C_out, C_in, KH, KW), got {w.shape}")
+        raise ValueError(f"FiltersPicture: expected weights of shape (C_out, C_in, KH, KW), got {w.shape}")
     return w
 
 
@@ -466,7 +466,7 @@ class ChannelPicture(Picture):
     the background (a new layer redraws the whole figure).
     """
 
-    WIDTH, TOP, PANEL = 6.0, 2.8, 1.85      # inches: the figure, the two-panel part, one panel
+    WIDTH, TOP, PANEL = 6.0, 2.55, 1.85     # inches: the figure, the two-panel part, one panel
 
     def __init__(self, image, maps, channel, *, titles=("", "", ""), show_all=False, live=False):
         image = np.asarray(image, dtype=float)
@@ -480,9 +480,9 @@ class ChannelPicture(Picture):
         if show_all:
             top, grid_fig = self.fig.subfigures(2, 1, height_ratios=[self.TOP, grid_size[1]])
         P = self.PANEL
-        self.ax_in = axes_at(top, 0.45, 0.6, P, P)
-        self.ax_map = axes_at(top, 0.45 + P + 0.75, 0.6, P, P)
-        self.cax = axes_at(top, 0.45 + 2 * P + 0.85, 0.6, 0.12, P)
+        self.ax_in = axes_at(top, 0.45, 0.35, P, P)                 # a title above, two lines of text below
+        self.ax_map = axes_at(top, 0.45 + P + 0.75, 0.35, P, P)
+        self.cax = axes_at(top, 0.45 + 2 * P + 0.85, 0.35, 0.12, P)
         for ax in (self.ax_in, self.ax_map):
             no_ticks(ax)
         self.input_image = self.ax_in.imshow(image, cmap="gray_r", interpolation="nearest")
