@@ -5,14 +5,49 @@ May import: numpy, matplotlib, Pillow, ipywidgets, ipycanvas, IPython and :mod:`
 
 One module per topic, not per lesson:
 
-===================  ==========================================================
-``picture``          the Picture base class: build a figure once, update it, PNG
-``explorer``         the Explorer base class: controls + picture in a widget
-===================  ==========================================================
+===============  ==========================================================================
+``picture``      the Picture base class: build a figure once, update its artists, PNG bytes
+``explorer``     the Explorer base class: controls above a picture, in one widget
+``images``       digits, kernels and weights as images (show_image, plot_digit_grid)
+``convolution``  sliding windows, kernels, padding and stride (FilterExplorer, ...)
+``pooling``      max and average pooling and their winners (PoolingExplorer)
+``softmax``      logits to probabilities, overflow and the max trick (SoftmaxExplorer, ...)
+``gradients``    gradient checks and backward passes step by step (GradCheckExplorer, ...)
+``training``     loss and accuracy curves, the training dashboard
+``analysis``     what a trained net does: confusion, feature maps, filters, saliency
+``preprocess``   a drawn digit made to look like MNIST (crop, scale, centre of mass)
+``drawing``      draw a digit with the mouse and see the net's answer (DrawDigit)
+``checks``       the exercises' checks (a subpackage, one module per topic)
+===============  ==========================================================================
 
-The lessons import what they show from here: ``from cnnlib.explore import plot_pooling``.
+The lessons import what they show from here, e.g. ``from cnnlib.explore import plot_pooling``
+(the checks: ``from cnnlib.explore.checks import check_softmax``).
 """
+from cnnlib.explore.analysis import (ConfusionExplorer, FeatureMapExplorer, layer_outputs, plot_confusion_matrix,
+                                     plot_feature_maps, plot_filters, plot_saliency_grid, saliency_map)
+from cnnlib.explore.convolution import (KERNEL_PRESETS, ConvGeometryExplorer, FilterExplorer, SlidingWindowStepper,
+                                        plot_conv_geometry, plot_convolution, plot_sliding_window)
+from cnnlib.explore.drawing import DrawDigit
 from cnnlib.explore.explorer import Explorer
+from cnnlib.explore.gradients import BackwardStepper, GradCheckExplorer, plot_backward_step, plot_eps_sweep, \
+    plot_value_grid
+from cnnlib.explore.images import plot_digit_grid, plot_unit_weights, show_image
 from cnnlib.explore.picture import Picture, figure_to_png
+from cnnlib.explore.pooling import PoolingExplorer, plot_pooling
+from cnnlib.explore.preprocess import draw_stroke, preprocess_digit, preprocess_steps
+from cnnlib.explore.softmax import SoftmaxExplorer, StabilityLab, plot_probabilities, plot_softmax_stability
+from cnnlib.explore.training import TrainingDashboard, plot_curves
 
-__all__ = ["Explorer", "Picture", "figure_to_png"]
+__all__ = [
+    "Explorer", "Picture", "figure_to_png",
+    "show_image", "plot_digit_grid", "plot_unit_weights",
+    "KERNEL_PRESETS", "plot_convolution", "plot_sliding_window", "plot_conv_geometry",
+    "FilterExplorer", "SlidingWindowStepper", "ConvGeometryExplorer",
+    "plot_pooling", "PoolingExplorer",
+    "plot_probabilities", "plot_softmax_stability", "SoftmaxExplorer", "StabilityLab",
+    "plot_value_grid", "plot_eps_sweep", "plot_backward_step", "GradCheckExplorer", "BackwardStepper",
+    "plot_curves", "TrainingDashboard",
+    "saliency_map", "layer_outputs", "plot_confusion_matrix", "plot_filters", "plot_feature_maps",
+    "plot_saliency_grid", "FeatureMapExplorer", "ConfusionExplorer",
+    "draw_stroke", "preprocess_steps", "preprocess_digit", "DrawDigit",
+]

@@ -110,9 +110,11 @@ class Picture:
         fig = self.fig
         canvas = fig.canvas
         if self._background is None or fig.stale:
+            # List the animated artists before drawing: asking an axis without ticks for its
+            # children makes ticks, which marks the figure stale; the drawing then clears that.
+            self._animated = sorted(fig.findobj(lambda a: a.get_animated()), key=lambda a: a.get_zorder())
             canvas.draw()                                           # animated artists are left out
             self._background = canvas.copy_from_bbox(fig.bbox)
-            self._animated = sorted(fig.findobj(lambda a: a.get_animated()), key=lambda a: a.get_zorder())
             self.full_draws += 1
         else:
             canvas.restore_region(self._background)
@@ -124,7 +126,11 @@ class Picture:
 
 def animate(picture, *artists):
     """Mark artists that change on every update as animated, in a live picture only (a
-    static picture draws everything the ordinary way)."""
+    static picture draws everything the ordinary way).
+
+    Keep legends out of it: a legend marks its axes stale while it is drawn, so an
+    animated legend would make every frame a full redraw.
+    """
     if picture.live:
         for artist in artists:
             artist.set_animated(True)
@@ -144,8 +150,10 @@ def set_image(im, values, clim=None):
     """New values for an ``imshow`` image: data, colour limits, and the extent when the
     shape changed."""
     values = np.asarray(values)
-    old_shape = im.get_array().shape
-    im.set_data(values)
+    old = im.get_array()
+    old_shape = old.shape
+    if old_shape != values.shape or not np.array_equal(np.ma.getdata(old), values, equal_nan=values.dtype.kind == "f"):
+        im.set_data(values)                 # (setting equal data would still force a full redraw)
     if values.shape[:2] != old_shape[:2]:
         H, W = values.shape[:2]
         im.set_extent((-0.5, W - 0.5, H - 0.5, -0.5))
