@@ -16,7 +16,7 @@ import sys
 import nbformat
 import pytest
 
-from cnnlib.checks import CheckFailed
+from cnnlib.explore.checks import CheckFailed
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
