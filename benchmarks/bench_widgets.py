@@ -1,6 +1,12 @@
 """How fast do the lesson explorers respond? The time from a control change to a new picture.
 
 Usage:  OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_widgets.py [--repeats 15] [--only NAME]
+        OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_widgets.py --before d5c8cc4 [--rounds 2]
+
+``--before REF`` measures the explorers of the working tree and those of cnnlib at a git
+revision in one run: each side runs in its own process (the revision's cnnlib is
+exported to a temporary folder with ``git archive``), the two sides take turns for
+``--rounds`` rounds, and the table gives each side's median over all its rounds.
 
 For each explorer we build it on the bundled MNIST sample (and a small trained LeNet where
 it needs a model), then move each of its sliders (or click its buttons, or draw a stroke)
@@ -17,9 +23,13 @@ Rows: "DrawDigit" clears the canvas and draws one stroke (two pictures per respo
 the curves during training (after a few more batches each time).
 """
 import argparse
+import json
 import os
+import pathlib
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from contextlib import contextmanager
@@ -30,7 +40,10 @@ os.environ.setdefault("IPYTHONDIR", tempfile.mkdtemp(prefix="bench-ipython-"))
 import ipywidgets as widgets  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cnnlib import widgets as cw  # noqa: E402
+try:                       # the explorers: cnnlib.explore now, cnnlib.widgets before the move (for --before)
+    import cnnlib.explore as cw  # noqa: E402
+except ImportError:
+    from cnnlib import widgets as cw  # noqa: E402
 from cnnlib.data import load_mnist  # noqa: E402
 from cnnlib.model import build_lenet  # noqa: E402
 from cnnlib.optim import Adam  # noqa: E402
@@ -127,8 +140,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--only", default="", help="run only the explorers whose name contains this")
+    parser.add_argument("--before", metavar="REF", help="also measure cnnlib at this git revision, side by side")
+    parser.add_argument("--rounds", type=int, default=2, help="with --before: turns each side takes")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)   # one side, for --before
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
+    if args.before:
+        return compare(args)
+    if not args.json:
+        print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
 
     (x_train, y_train), (x_test, y_test) = load_mnist()
     digit = x_train[0] / 255.0
@@ -189,7 +208,12 @@ def main():
             print(f"{name}: no control produced a redraw", file=sys.stderr)
             continue
         rows.append((name, build, statistics.median(times), max(times), statistics.median(cpu_times), len(times)))
+        if args.json:
+            print(json.dumps({"name": name, "times": times, "cpu": cpu_times}), flush=True)
+            continue
         print(f"  {name}: median {rows[-1][2] * 1e3:.1f} ms", file=sys.stderr, flush=True)
+    if args.json:
+        return
 
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     print(f"{'explorer':<26}{'build ms':>10}{'median ms':>11}{'max ms':>9}{'cpu ms':>8}{'n':>5}   "
@@ -200,6 +224,41 @@ def main():
     slow = [r[0] for r in rows if r[2] > TARGET_SECONDS]
     print(f"\n{len(rows) - len(slow)} of {len(rows)} explorers respond within {TARGET_SECONDS * 1e3:.0f} ms (median)"
           + (f"; slow: {', '.join(slow)}" if slow else ""))
+
+
+def _side(python_path, args):
+    """Run this script for one side (PYTHONPATH = python_path) and collect its timings."""
+    cmd = [sys.executable, __file__, "--json", "--repeats", str(args.repeats), "--only", args.only]
+    env = dict(os.environ, PYTHONPATH=str(python_path))
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def compare(args):
+    """The working tree's explorers against those of a git revision, in turns, in one run."""
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as old:
+        archive = subprocess.run(["git", "archive", "--format=tar", args.before, "cnnlib", "resources"],
+                                 cwd=repo, capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+            tar.extractall(old, filter="data")
+        sides = {"before": pathlib.Path(old), "now": repo}
+        times = {side: {} for side in sides}
+        loads = [os.getloadavg()[0]]
+        for r in range(args.rounds):
+            for side, path in (sides.items() if r % 2 == 0 else reversed(sides.items())):
+                for row in _side(path, args):
+                    times[side].setdefault(row["name"], []).extend(row["times"])
+                loads.append(os.getloadavg()[0])
+    print(f"{args.before} (before) against the working tree (now), {args.rounds} rounds taking turns; "
+          f"load average {min(loads):.1f}-{max(loads):.1f} during the run")
+    print(f"{'explorer':<26}{'before ms':>11}{'now ms':>9}{'now max':>9}{'now/before':>12}   target {TARGET_SECONDS * 1e3:.0f} ms")
+    for name, now in times["now"].items():
+        before = times["before"].get(name)
+        b = statistics.median(before) if before else float("nan")
+        n = statistics.median(now)
+        print(f"{name:<26}{b * 1e3:11.1f}{n * 1e3:9.1f}{max(now) * 1e3:9.1f}{n / b:12.2f}   "
+              f"{'ok' if n <= TARGET_SECONDS else 'SLOW'}")
 
 
 if __name__ == "__main__":
