@@ -314,24 +314,27 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0):
     Notes
     -----
     Lesson 2's last step. :func:`sliding_windows` gives the windows as a view; one
-    reshape copies them into im2col's matrix ``cols`` (the only copy of the input), and
-    ``w.reshape(C_out, -1) @ cols`` multiplies every window of every image with every
-    kernel at once (``@`` broadcasts the kernels over the batch):
+    reshape copies them into im2col's matrix ``cols`` (the only copy of the input), with
+    the columns of all images side by side, and ``w.reshape(C_out, -1) @ cols``
+    multiplies every kernel with every window of the batch in one product:
 
-    .. math:: \\text{out}[n, o, (i, j)] = b[o] + \\sum_{(c, p, q)} w[o, (c, p, q)]\\;
-              \\text{cols}[n, (c, p, q), (i, j)]
+    .. math:: \\text{out}[o, (n, i, j)] = b[o] + \\sum_{(c, p, q)} w[o, (c, p, q)]\\;
+              \\text{cols}[(c, p, q), (n, i, j)]
+
+    One product for the whole batch, rather than one per image, is what lets BLAS share
+    it between cores. The output comes out channels first, so we return the transposed
+    view ``(N, C_out, H_out, W_out)`` of it (plus the bias): no extra copy.
     """
     dtype = _float_dtype(x)
     H_out, W_out = _check_conv_args(x, w, b, stride, padding)
     N, C_in, C_out, KH, KW = x.shape[0], x.shape[1], w.shape[0], w.shape[2], w.shape[3]
     windows = sliding_windows(x, KH, KW, stride=stride, padding=padding)   # (N, C_in, H_out, W_out, KH, KW), a view
-    windows = windows.transpose(0, 1, 4, 5, 2, 3)                       # (N, C_in, KH, KW, H_out, W_out), a view
-    cols = windows.reshape(N, C_in * KH * KW, H_out * W_out)            # im2col(x): this reshape copies
+    windows = windows.transpose(1, 4, 5, 0, 2, 3)                       # (C_in, KH, KW, N, H_out, W_out), a view
+    cols = windows.reshape(C_in * KH * KW, N * H_out * W_out)           # im2col of the batch: this reshape copies
     w = w.astype(dtype, copy=False)
-    out = w.reshape(C_out, C_in * KH * KW) @ cols                       # (N, C_out, H_out*W_out)
-    out = out.reshape(N, C_out, H_out, W_out)
-    out += b.astype(dtype, copy=False)[:, None, None]
-    return out, (x.shape, w, cols, stride, padding)
+    out = w.reshape(C_out, C_in * KH * KW) @ cols                       # (C_out, N*H_out*W_out)
+    out = out.reshape(C_out, N, H_out, W_out).transpose(1, 0, 2, 3)     # (N, C_out, H_out, W_out), a view
+    return out + b.astype(dtype, copy=False)[:, None, None], (x.shape, w, cols, stride, padding)
 
 
 def conv2d_backward(dout, cache, *, input_grad=True):
@@ -352,9 +355,9 @@ def conv2d_backward(dout, cache, *, input_grad=True):
     Notes
     -----
     ``db`` adds ``dout`` over images and positions. ``dw`` is every window times the
-    ``dout`` of its position, added up: per image ``dout_mat @ cols.T``, summed over the
-    batch. ``dx`` sends each ``dout[n, o, i, j] * w[o]`` back onto the window it came
-    from; :func:`_conv2d_input_grad` does that for the whole batch.
+    ``dout`` of its position, added up over the batch: the forward's product turned
+    round, ``dout_mat @ cols.T``. ``dx`` sends each ``dout[n, o, i, j] * w[o]`` back onto
+    the window it came from; :func:`_conv2d_input_grad` does that for the whole batch.
     """
     x_shape, w, cols, stride, padding = cache
     N, C_in, H, W = x_shape
@@ -362,8 +365,8 @@ def conv2d_backward(dout, cache, *, input_grad=True):
     H_out, W_out = conv_output_size(H, KH, stride, padding), conv_output_size(W, KW, stride, padding)
     _check_dout(dout, (N, C_out, H_out, W_out))
     db = dout.sum(axis=(0, 2, 3))                                       # (C_out,)
-    dout_mat = dout.reshape(N, C_out, H_out * W_out)                    # (N, C_out, H_out*W_out)
-    dw = (dout_mat @ cols.transpose(0, 2, 1)).sum(axis=0)               # (C_out, C_in*KH*KW)
+    dout_mat = dout.transpose(1, 0, 2, 3).reshape(C_out, N * H_out * W_out)   # (C_out, N*H_out*W_out), copied
+    dw = dout_mat @ cols.T                                              # (C_out, C_in*KH*KW)
     dx = _conv2d_input_grad(dout, w, x_shape, stride, padding) if input_grad else None
     return dx, dw.reshape(w.shape), db
 
@@ -400,19 +403,20 @@ def _conv2d_input_grad(dout, w, x_shape, stride, padding):
     C_out, _, KH, KW = w.shape
     H_out, W_out = dout.shape[2:]
     Wp = W + 2 * padding
-    # 1. Columns: shifted[n, o, q, i, s*j + q] = dout[n, o, i, j], zeros elsewhere.
-    shifted = np.zeros((N, C_out, KW, H_out, Wp), dtype=dout.dtype)    # (N, C_out, KW, H_out, Wp)
+    # Channels first, as in the forward pass, so that step 2 is one product for the batch.
+    # 1. Columns: shifted[o, q, n, i, s*j + q] = dout[n, o, i, j], zeros elsewhere.
+    shifted = np.zeros((C_out, KW, N, H_out, Wp), dtype=dout.dtype)    # (C_out, KW, N, H_out, Wp)
     for q in range(KW):
-        shifted[:, :, q, :, q:q + stride * W_out:stride] = dout
-    # 2. One product over o and q: rows[n, p, c, i, v] = sum_{o, q} w[o, c, p, q] shifted[n, o, q, i, v].
+        shifted[:, q, :, :, q:q + stride * W_out:stride] = dout.transpose(1, 0, 2, 3)
+    # 2. One product over o and q: rows[p, c, n, i, v] = sum_{o, q} w[o, c, p, q] shifted[o, q, n, i, v].
     w_pc = w.transpose(2, 1, 0, 3).reshape(KH * C_in, C_out * KW)       # (KH*C_in, C_out*KW)
-    rows = w_pc @ shifted.reshape(N, C_out * KW, H_out * Wp)            # (N, KH*C_in, H_out*Wp)
-    rows = rows.reshape(N, KH, C_in, H_out, Wp)
-    # 3. Rows: dx_pad[n, c, s*i + p, v] += rows[n, p, c, i, v].
-    dxp = np.zeros((N, C_in, H + 2 * padding, Wp), dtype=rows.dtype)    # (N, C_in, H + 2P, W + 2P)
+    rows = w_pc @ shifted.reshape(C_out * KW, N * H_out * Wp)           # (KH*C_in, N*H_out*Wp)
+    rows = rows.reshape(KH, C_in, N, H_out, Wp)
+    # 3. Rows: dx_pad[c, n, s*i + p, v] += rows[p, c, n, i, v].
+    dxp = np.zeros((C_in, N, H + 2 * padding, Wp), dtype=rows.dtype)    # (C_in, N, H + 2P, W + 2P)
     for p in range(KH):
-        dxp[:, :, p:p + stride * H_out:stride] += rows[:, p]
-    return _unpad2d(dxp, padding)                                       # (N, C_in, H, W)
+        dxp[:, :, p:p + stride * H_out:stride] += rows[p]
+    return _unpad2d(dxp, padding).transpose(1, 0, 2, 3)                 # (N, C_in, H, W), a view
 
 
 # ----------------------------------------------------------------------------- pooling

@@ -131,7 +131,11 @@ def test_im2col_is_the_windows_view_copied_into_a_matrix(rng):
         windows = ops.sliding_windows(x, KH, KW, stride=stride, padding=padding)   # (N, C, H_out, W_out, KH, KW)
         N, C, H_out, W_out = windows.shape[:4]
         from_view = windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * KH * KW, H_out * W_out)
-        np.testing.assert_array_equal(ops.im2col(x, KH, KW, stride=stride, padding=padding), from_view)
+        cols = ops.im2col(x, KH, KW, stride=stride, padding=padding)
+        np.testing.assert_array_equal(cols, from_view)
+        # conv2d_forward's layout: the images' columns side by side, one matrix for the batch.
+        batch_cols = windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * H_out * W_out)
+        np.testing.assert_array_equal(batch_cols, np.concatenate(list(cols), axis=1))
 
 
 # ----------------------------------------------------------------------------- naive == fast
