@@ -13,6 +13,8 @@ The contract
   that a batch is there and finite; the op it runs checks the shapes, and the layer puts
   its own name in front of the op's message.
 """
+import math
+
 import numpy as np
 
 from cnnlib import ops
@@ -245,7 +247,7 @@ class Flatten(Layer):
         return "Flatten()"
 
     def output_shape(self, input_shape):
-        return (int(np.prod(input_shape)),)
+        return (math.prod(input_shape),)
 
     def forward(self, x):
         x = self._check_input(x)
@@ -254,7 +256,7 @@ class Flatten(Layer):
 
     def backward(self, dout, *, input_grad=True):
         dout = self._check_dout(dout)
-        out_shape = (self._cache[0], int(np.prod(self._cache[1:])))
+        out_shape = (self._cache[0], math.prod(self._cache[1:]))
         if dout.shape != out_shape:
             raise ValueError(f"{self!r}: dout has shape {dout.shape}, but the forward output had shape {out_shape}")
         return dout.reshape(self._cache)
