@@ -1,17 +1,32 @@
 """The lessons in a real browser: JupyterLab + headless Chromium, driven through the UI.
 
-What a learner does, we do: open the lesson in JupyterLab, clear its stored outputs, run
-every cell from the Run menu, and look at the page. For each lesson we assert:
+What a learner does, we do: open the lesson in JupyterLab on a laptop's screen (a
+1366x768 window with the file browser open), clear its stored outputs, run every cell
+from the Run menu, and look at the page. For each lesson we assert:
 
 * every code cell ran (a number in its prompt) and no cell shows an error or stderr text
   that the stored lesson does not show too (an error stops "Run All", so it would be the
   last thing a learner sees);
 * every cell whose stored output is a widget renders one (no "Error displaying widget");
-* every explorer answers its slider: we press ArrowRight on the slider handle and wait for
-  the kernel's ``"drawn #k+1"`` marker in the explorer's status line, then check that the
-  picture (its ``src``) changed; lesson 2 must have a filter explorer;
+* no test marker is visible: the explorers' ``"drawn #k"`` label is hidden (we read it
+  with ``textContent``), and the restart note stays hidden while the kernel lives;
+* every explorer is readable without scrolling or zooming: controls and picture within
+  :data:`EXPLORER_MAX_HEIGHT` px, the picture shown at its own size (the ``<img>``'s
+  rendered width is its natural width: never shrunk or stretched), text at least
+  :data:`MIN_FONT_PX` px, slider tracks at least :data:`MIN_SLIDER_TRACK` px, and no
+  dropdown label cut (the widest option's text fits the closed menu);
+* every explorer with a slider answers it: we press an arrow key on the handle
+  :data:`SLIDER_MOVES` times, wait each time for the kernel's hidden ``"drawn #k+1"``
+  marker, and sample the output area's height on every animation frame meanwhile: it must
+  never drop below the smaller of its heights before and after (no collapse, no flicker);
+  lesson 2 must have a filter explorer;
+* the confusion-matrix explorer (a grid of buttons): with the explorer's top, then its
+  bottom, at the edge of the notebook's visible area, a click on a matrix cell redraws a
+  picture that is entirely in view;
 * in the training lesson, a stroke drawn with the mouse on the draw-a-digit canvas
-  updates the net's probabilities (its ``"predicted #k"`` status marker).
+  updates the net's prediction;
+* after Kernel > Restart Kernel, every explorer's output shows the sentence that says to
+  use Run > Run All Above (a dead explorer must never look alive and silent).
 
 Screenshots of what the learner sees go to ``test-artifacts/screenshots/`` (gitignored).
 
@@ -32,6 +47,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import nbformat
@@ -49,6 +65,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SERVER_START_SECONDS = 90
 LESSON_RUN_SECONDS = 300       # generous: the machine is shared; a lesson alone takes < 60 s
 MARKER_SECONDS = 60            # kernel redraw after a slider move or a stroke
+RESTART_SECONDS = 60
+VIEWPORT = {"width": 1366, "height": 768}    # a laptop screen; the file browser stays open
+EXPLORER_MAX_HEIGHT = 640      # px: controls + picture fit the notebook area (about 650 px) at once
+MIN_SLIDER_TRACK = 250         # px: long enough to aim with a mouse
+MIN_FONT_PX = 10
+SLIDER_MOVES = 3               # arrow-key moves per explorer while sampling the output's height
+MARKER = re.compile(r"^drawn #(\d+)$")
+REDRAW_FAILED = "Could not draw this"        # the start of an explorer's error line
+RESTART_SENTENCE = "Run All Above"           # what the restart note tells the learner to use
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 STDERR_MIME = "application/vnd.jupyter.stderr"
 PROGRESS_BAR = re.compile(r"\d+%\|")
@@ -137,7 +162,14 @@ class Lab:
     def shut_down_sessions(self):
         """Stop every kernel, so lessons never compete for the CPU."""
         for session in self.api("GET", "/api/sessions"):
-            self.api("DELETE", f"/api/sessions/{session['id']}")
+            for attempt in range(20):
+                try:
+                    self.api("DELETE", f"/api/sessions/{session['id']}")
+                    break
+                except urllib.error.HTTPError as e:    # a kernel still restarting cannot be stopped yet
+                    if attempt == 19:
+                        raise RuntimeError(f"could not stop session {session['id']}: {e}\n{self.log()}") from e
+                    time.sleep(0.5)
 
     def log(self):
         self._log.flush()
@@ -174,7 +206,7 @@ def browser(chromium, tmp_path_factory):
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=chromium, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1000})
+            args=CHROMIUM_ARGS, viewport=VIEWPORT)
         context.set_default_timeout(30_000)
         yield context
         context.close()
@@ -234,10 +266,21 @@ def _expected(cell):
     return stderr, widget
 
 
-def _run_all(page, nb, timeout=LESSON_RUN_SECONDS):
+def _kernel_ready(page, lab):
+    """The page says "idle" before its kernel has even started (a moment later it says
+    "initializing", then "connecting"); a Run All sent then was sometimes lost. Ready means:
+    the server has a kernel for the notebook, idle, and the page says idle, twice in a row."""
+    def both_idle():
+        kernels = [s["kernel"] for s in lab.api("GET", "/api/sessions") if s.get("kernel")]
+        return (len(kernels) == 1 and kernels[0].get("execution_state") == "idle"
+                and page.evaluate(KERNEL_STATUS_JS) == "idle")
+    _wait_for(lambda: both_idle() and (time.sleep(0.5) or both_idle()), 120, "the kernel to start")
+
+
+def _run_all(page, nb, lab, timeout=LESSON_RUN_SECONDS):
     """Clear outputs, Run > Run All Cells, and wait until every code cell has run (or one failed)."""
     _wait_for(lambda: len(page.evaluate(CELLS_JS)) == len(nb.cells), 60, f"the {len(nb.cells)} cells to load")
-    _wait_for(lambda: page.evaluate(KERNEL_STATUS_JS) == "idle", 120, "the kernel to start")
+    _kernel_ready(page, lab)
     _menu(page, "Edit", "Clear Outputs of All Cells")
     _menu(page, "Run", "Run All Cells")
     runnable = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
@@ -266,46 +309,260 @@ def _shot(locator, name):
     return path
 
 
+# ------------------------------------------------------------------ explorers on the page
+# An explorer (cnnlib.explore.Explorer) is the box whose direct child is the hidden
+# "drawn #k" marker label. We tag each with data-cnnlib-explorer=k so locators can find it.
+EXPLORERS_JS = r"""() => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  const cells = Array.from(panel.querySelectorAll('.jp-WindowedPanel-viewport > .jp-Cell'));
+  const markers = Array.from(panel.querySelectorAll('.jp-OutputArea .widget-label'))
+    .filter(label => /^drawn #\d+$/.test(label.textContent.trim()));
+  return markers.map((marker, k) => {
+    const box = marker.parentElement;
+    box.setAttribute('data-cnnlib-explorer', String(k));
+    const img = box.querySelector('img.widget-image');
+    const r = img ? img.getBoundingClientRect() : null;
+    const title = box.querySelector('.widget-html');
+    return {
+      index: k,
+      cell: cells.indexOf(box.closest('.jp-Cell')),
+      title: title ? title.textContent.trim().slice(0, 80) : '',
+      markerShown: marker.getClientRects().length > 0,
+      height: box.getBoundingClientRect().height,
+      picture: img ? {naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
+                      width: r.width, height: r.height} : null,
+      sliders: box.querySelectorAll('.widget-hslider .noUi-handle').length,
+      buttonGrid: box.querySelectorAll('.widget-gridbox button').length,
+      canvas: box.querySelectorAll('canvas').length,
+    };
+  });
+}"""
+
+# Everything a learner reads in the lesson's outputs: markers, slider tracks, menus, text size.
+LAYOUT_JS = r"""([minFont]) => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  const areas = Array.from(panel.querySelectorAll('.jp-OutputArea'));
+  const measure = document.createElement('canvas').getContext('2d');
+  const sliders = [], menus = [], small = [];
+  for (const area of areas) {
+    for (const track of area.querySelectorAll('.widget-hslider .noUi-target')) {
+      const label = track.closest('.widget-hslider').querySelector('.widget-label');
+      sliders.push({label: label ? label.textContent.trim() : '', width: track.getBoundingClientRect().width});
+    }
+    for (const select of area.querySelectorAll('.widget-dropdown select')) {
+      const cs = getComputedStyle(select);
+      measure.font = cs.font;
+      const widest = Array.from(select.options).reduce((best, o) => {
+        const w = measure.measureText(o.text).width;
+        return w > best.width ? {text: o.text, width: w} : best;
+      }, {text: '', width: 0});
+      const room = select.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+      menus.push({widest: widest.text, textWidth: widest.width, room: room});
+    }
+    for (const el of area.querySelectorAll('.jupyter-widgets *')) {
+      const ownText = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+      const size = parseFloat(getComputedStyle(el).fontSize);
+      if (ownText && el.getClientRects().length && size < minFont)
+        small.push({text: el.textContent.trim().slice(0, 40), px: size});
+    }
+  }
+  return {visibleText: areas.map(area => area.innerText).join('\n'), sliders, menus, small};
+}"""
+
+FILE_BROWSER_OPEN_JS = """() => {
+  const fb = document.getElementById('filebrowser');
+  return !!fb && fb.getClientRects().length > 0 && fb.getBoundingClientRect().width > 100;
+}"""
+
+# Heights of an explorer's output area on every animation frame (what the screen paints).
+SAMPLE_START_JS = """(k) => {
+  const area = document.querySelector(`[data-cnnlib-explorer="${k}"]`).closest('.jp-OutputArea');
+  const s = window.__cnnlibHeights = {min: Infinity, frames: 0, stop: false};
+  const tick = () => {
+    s.min = Math.min(s.min, area.getBoundingClientRect().height);
+    s.frames += 1;
+    if (!s.stop) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  return area.getBoundingClientRect().height;
+}"""
+SAMPLE_STOP_JS = """(k) => {
+  const s = window.__cnnlibHeights;
+  s.stop = true;
+  const area = document.querySelector(`[data-cnnlib-explorer="${k}"]`).closest('.jp-OutputArea');
+  return {min: s.min, frames: s.frames, after: area.getBoundingClientRect().height};
+}"""
+
+# Scroll the notebook so that an explorer's top (or bottom) is at the top (or bottom) edge
+# of the notebook's visible area; return where its picture is relative to that area.
+SCROLL_EXPLORER_JS = """([k, edge]) => {
+  const box = document.querySelector(`[data-cnnlib-explorer="${k}"]`);
+  const scroller = box.closest('.jp-WindowedPanel-outer');
+  const b = box.getBoundingClientRect(), s = scroller.getBoundingClientRect();
+  scroller.scrollTop += edge === 'top' ? b.top - s.top : b.bottom - s.bottom;
+}"""
+PICTURE_IN_VIEW_JS = """(k) => {
+  const box = document.querySelector(`[data-cnnlib-explorer="${k}"]`);
+  const s = box.closest('.jp-WindowedPanel-outer').getBoundingClientRect();
+  const p = box.querySelector('img.widget-image').getBoundingClientRect();
+  return {pictureTop: p.top, pictureBottom: p.bottom, viewTop: Math.max(s.top, 0),
+          viewBottom: Math.min(s.bottom, window.innerHeight)};
+}"""
+
+
 def _explorers(page):
-    """Widget boxes with a slider and a "drawn #k" status label (cnnlib.widgets.Explorer)."""
-    boxes = page.locator(".jp-Cell .widget-vbox").filter(has=page.locator(".widget-slider")).filter(
-        has=page.locator(".widget-label", has_text=re.compile(r"^drawn #\d+$")))
-    return [boxes.nth(i) for i in range(boxes.count())]
+    """Tag every explorer on the page; return what we know about each (see EXPLORERS_JS)."""
+    return page.evaluate(EXPLORERS_JS)
 
 
-def _status(box):
-    labels = box.locator(".widget-label").all_text_contents()
-    return next((t for t in labels if re.match(r"^(drawn #\d+|error:)", t)), None)
+def _explorer(page, k):
+    return page.locator(f'[data-cnnlib-explorer="{k}"]')
 
 
-def _picture(box):
-    images = box.locator(".widget-output img")
+def _marker(box):
+    """The explorer's hidden "drawn #k" marker, read as text (it is never visible)."""
+    return next((int(m.group(1)) for t in box.locator(":scope > .widget-label").all_text_contents()
+                 if (m := MARKER.match(t.strip()))), None)
+
+
+def _redraw_failed(box):
+    text = box.inner_text()
+    return text[text.index(REDRAW_FAILED):][:300] if REDRAW_FAILED in text else None
+
+
+def _wait_for_redraw(box, count, what):
+    """Wait until the marker reads "drawn #count+1" (or the error line shows); return the error."""
+    _wait_for(lambda: (_marker(box) or 0) > count or _redraw_failed(box), MARKER_SECONDS,
+              f"the marker to read 'drawn #{count + 1}' after {what}")
+    return _redraw_failed(box)
+
+
+def _picture_src(box):
+    images = box.locator("img.widget-image")
     return images.first.get_attribute("src") if images.count() else None
 
 
-def _nudge_slider(page, box):
-    """Press an arrow key on the explorer's first slider; return (old, new status, old, new src)."""
-    handle = box.locator(".widget-slider .noUi-handle").first
-    before_status, before_src = _status(box), _picture(box)
-    count = int(before_status.split("#")[1])
-    at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
-    handle.focus()
-    page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
-    want = f"drawn #{count + 1}"
-    _wait_for(lambda: _status(box) == want or (_status(box) or "").startswith("error:"), MARKER_SECONDS,
-              f"the explorer's status to read {want!r} after moving the slider")
-    return before_status, _status(box), before_src, _picture(box)
+def _ensure_file_browser(page):
+    """A learner's screen: the file browser stays open beside the notebook."""
+    if not page.evaluate(FILE_BROWSER_OPEN_JS):
+        page.click('.jp-SideBar [data-id="filebrowser"]')
+    _wait_for(lambda: page.evaluate(FILE_BROWSER_OPEN_JS), 10, "the file browser to be open")
+
+
+def _layout_problems(page, explorers):
+    """Everything a learner at 1366x768 would find unreadable, as sentences."""
+    seen = page.evaluate(LAYOUT_JS, [MIN_FONT_PX])
+    problems = []
+    if "drawn #" in seen["visibleText"]:
+        at = seen["visibleText"].index("drawn #")
+        problems.append(f"a test marker is visible: ...{seen['visibleText'][max(0, at - 80):at + 20]!r}")
+    for s in seen["sliders"]:
+        if s["width"] < MIN_SLIDER_TRACK:
+            problems.append(f"slider {s['label']!r}: track {s['width']:.0f} px < {MIN_SLIDER_TRACK} px")
+    for m in seen["menus"]:
+        if m["textWidth"] > m["room"] + 1:
+            problems.append(f"dropdown label {m['widest']!r} is cut: it needs {m['textWidth']:.0f} px, "
+                            f"the menu shows {m['room']:.0f} px")
+    for t in seen["small"][:5]:
+        problems.append(f"text {t['text']!r} is {t['px']:.1f} px (< {MIN_FONT_PX} px)")
+    for e in explorers:
+        name = f"explorer {e['index'] + 1} ({e['title']!r}, cell {e['cell']})"
+        if e["markerShown"]:
+            problems.append(f"{name}: its 'drawn #k' marker is displayed")
+        if e["height"] > EXPLORER_MAX_HEIGHT:
+            problems.append(f"{name}: {e['height']:.0f} px tall (controls + picture), more than "
+                            f"{EXPLORER_MAX_HEIGHT} px: a learner cannot see a control and its picture at once")
+        p = e["picture"]
+        if p is None:
+            problems.append(f"{name}: no picture (img.widget-image)")
+        elif not p["naturalWidth"]:
+            problems.append(f"{name}: the picture did not load")
+        elif abs(p["width"] - p["naturalWidth"]) > 1:
+            problems.append(f"{name}: the picture is {p['naturalWidth']} px wide but shown "
+                            f"{p['width']:.0f} px wide (scaled: its text is not the size it was drawn at)")
+    return problems
+
+
+def _nudge_slider(page, k, moves=SLIDER_MOVES):
+    """Press arrow keys on explorer k's first slider, ``moves`` times, waiting for each redraw,
+    while sampling its output area's height on every frame. Returns (error, heights, srcs)."""
+    box = _explorer(page, k)
+    handle = box.locator(".widget-hslider .noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    srcs = [_picture_src(box)]
+    before = page.evaluate(SAMPLE_START_JS, k)
+    page.wait_for_function("() => window.__cnnlibHeights.frames > 1")
+    error = None
+    for _ in range(moves):
+        count = _marker(box)
+        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+        handle.focus()
+        page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
+        error = _wait_for_redraw(box, count, "an arrow key on the slider")
+        srcs.append(_picture_src(box))
+        if error:
+            break
+    page.wait_for_timeout(100)          # a few more frames after the last picture
+    heights = page.evaluate(SAMPLE_STOP_JS, k)
+    heights["before"] = before
+    return error, heights, srcs
+
+
+def _click_confusion_cells(page, k, stem):
+    """With the explorer's top, then its bottom, at the edge of the visible notebook area,
+    click a matrix cell; the picture it redraws must be entirely in view."""
+    box = _explorer(page, k)
+    buttons = box.locator(".widget-gridbox button")
+    problems = []
+    for edge, button in (("top", buttons.first), ("bottom", buttons.last)):
+        page.evaluate(SCROLL_EXPLORER_JS, [k, edge])
+        count = _marker(box)
+        button.click()
+        error = _wait_for_redraw(box, count, "a click on a confusion-matrix cell")
+        if error:
+            problems.append(f"confusion explorer: a click failed: {error}")
+            continue
+        place = page.evaluate(PICTURE_IN_VIEW_JS, k)
+        _shot(page, f"{stem}__confusion_click_{edge}.png")
+        if place["pictureTop"] < place["viewTop"] - 1 or place["pictureBottom"] > place["viewBottom"] + 1:
+            problems.append(f"confusion explorer (its {edge} at the {edge} of the view): the picture spans "
+                            f"y={place['pictureTop']:.0f}..{place['pictureBottom']:.0f} px, the visible area "
+                            f"{place['viewTop']:.0f}..{place['viewBottom']:.0f} px: the click changed a picture "
+                            f"out of sight")
+    return problems
+
+
+def _restart_kernel(page):
+    _menu(page, "Kernel", "Restart Kernel…")
+    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
+
+
+def _restart_notes(page, explorers):
+    """Per explorer: does its cell's output show the restart sentence (innerText: only what is displayed)?"""
+    return [page.evaluate("""([k, sentence]) => {
+        const box = document.querySelector(`[data-cnnlib-explorer="${k}"]`);
+        return box.closest('.jp-OutputArea').innerText.includes(sentence);
+      }""", [e["index"], RESTART_SENTENCE]) for e in explorers]
 
 
 # ------------------------------------------------------------------ the test
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
 def test_lesson_in_browser(lesson, lab, lesson_page):
-    page, stem = lesson_page, lesson.stem
+    try:
+        _check_lesson(lesson, lab, lesson_page)
+    except BaseException:
+        _shot(lesson_page, f"{lesson.stem}__FAILED.png")      # what the page showed when it failed
+        raise
+
+
+def _check_lesson(lesson, lab, page):
+    stem = lesson.stem
     nb = nbformat.read(lesson, as_version=4)
     start = time.perf_counter()
     page.goto(lab.url(lesson.name, workspace=f"test-{stem}"))
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=90_000)
-    cells = _run_all(page, nb)
+    _ensure_file_browser(page)
+    cells = _run_all(page, nb, lab)
     run_seconds = time.perf_counter() - start
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first
     page.locator(".jp-NotebookPanel .jp-WindowedPanel-viewport > .jp-Cell").first.scroll_into_view_if_needed()
@@ -335,36 +592,74 @@ def test_lesson_in_browser(lesson, lab, lesson_page):
     for k, i in enumerate(widget_cells):
         _shot(dom_cells.nth(i).locator(".jp-Cell-outputWrapper"), f"{stem}__widget{k + 1}_cell{i}.png")
 
-    # 3. Every explorer answers its slider through the kernel.
+    # 3. Readable at 1366x768: no markers, nothing too tall, shrunk, short or cut; the
+    #    restart note hidden while the kernel lives.
     explorers = _explorers(page)
     if stem.startswith("02"):
-        titles = [box.locator(".widget-html").first.text_content() or "" for box in explorers]
+        titles = [e["title"] for e in explorers if e["sliders"]]
         assert any("filter" in t.lower() for t in titles), (
             f"lesson 2 should have a filter explorer with a slider; explorers found: {titles}")
-    for k, box in enumerate(explorers):
-        old_status, new_status, old_src, new_src = _nudge_slider(page, box)
-        assert new_status.startswith("drawn #"), f"explorer {k + 1} failed after a slider move: {new_status}"
-        assert new_src and new_src != old_src, f"explorer {k + 1}: the picture did not change ({new_status})"
-        _shot(box, f"{stem}__explorer{k + 1}_after_slider.png")
+    problems = _layout_problems(page, explorers)
+    problems += [f"explorer {e['index'] + 1} ({e['title']!r}) shows the restart note while its kernel runs"
+                 for e, shown in zip(explorers, _restart_notes(page, explorers)) if shown]
 
-    # 4. Draw-a-digit: a mouse stroke changes the prediction.
-    canvases = page.locator(".jp-Cell canvas")
+    # 4. Every explorer with a slider answers it, and its output never collapses meanwhile.
+    for e in explorers:
+        if not e["sliders"]:
+            continue
+        k, name = e["index"], f"explorer {e['index'] + 1} ({e['title']!r})"
+        error, heights, srcs = _nudge_slider(page, k)
+        _shot(_explorer(page, k), f"{stem}__explorer{k + 1}_after_slider.png")
+        if error:
+            problems.append(f"{name} failed after a slider move: {error}")
+            continue
+        if len(set(srcs)) != len(srcs):
+            problems.append(f"{name}: the picture was not replaced after every move")
+        floor = min(heights["before"], heights["after"])
+        if heights["min"] < floor - 1:
+            problems.append(f"{name}: its output area dropped to {heights['min']:.0f} px during a redraw "
+                            f"(it was {heights['before']:.0f} px before, {heights['after']:.0f} px after; "
+                            f"{heights['frames']} frames sampled): the page jumps and flickers")
+
+    # 5. The confusion matrix: a click changes a picture the learner can see.
+    for e in explorers:
+        if e["buttonGrid"]:
+            problems += _click_confusion_cells(page, e["index"], stem)
+    if stem.startswith("06"):
+        assert any(e["buttonGrid"] for e in explorers), (
+            f"lesson 6 should have the confusion-matrix explorer; explorers found: {[e['title'] for e in explorers]}")
+
+    # 6. Draw-a-digit: a mouse stroke changes the prediction.
     if "DrawDigit" in "".join(c.source for c in nb.cells if c.cell_type == "code"):
-        assert canvases.count(), "the draw-a-digit canvas did not render"
-        _draw_digit_stroke(page, stem)
+        drawers = [e for e in explorers if e["canvas"]]
+        assert drawers, "the draw-a-digit canvas did not render"
+        problems += _draw_digit_stroke(page, drawers[0]["index"], stem)
 
+    # 7. After a kernel restart every explorer says so, in words.
+    if explorers:
+        _restart_kernel(page)
+        try:
+            _wait_for(lambda: all(_restart_notes(page, explorers)) and page.evaluate(KERNEL_STATUS_JS) == "idle",
+                      RESTART_SECONDS, "the kernel to restart and every explorer to show the restart sentence")
+        except AssertionError:
+            missing = [e for e, shown in zip(explorers, _restart_notes(page, explorers)) if not shown]
+            problems += [f"explorer {e['index'] + 1} ({e['title']!r}): no visible {RESTART_SENTENCE!r} sentence "
+                         f"after a kernel restart (it looks alive but is dead)" for e in missing]
+        first = _explorer(page, explorers[0]["index"])
+        first.scroll_into_view_if_needed()
+        _shot(page, f"{stem}__after_restart.png")
+
+    assert not problems, f"{lesson.name} at {VIEWPORT['width']}x{VIEWPORT['height']}:\n" + "\n".join(problems)
     print(f"{lesson.name}: run all + checks {time.perf_counter() - start:.1f} s "
           f"(run all {run_seconds:.1f} s, {len(explorers)} explorers)")
 
 
-def _draw_digit_stroke(page, stem):
+def _draw_digit_stroke(page, k, stem):
     """Draw a "1" with the mouse on the DrawDigit canvas; the kernel must predict and redraw."""
-    box = page.locator(".jp-Cell .widget-vbox").filter(has=page.locator("canvas")).filter(
-        has=page.locator(".widget-label", has_text=re.compile(r"^drawn #\d+$"))).first
+    box = _explorer(page, k)
     canvas = box.locator("canvas").first
     canvas.scroll_into_view_if_needed()
-    before = _status(box)
-    count = int(before.split("#")[1])
+    count = _marker(box)
     bounds = canvas.bounding_box()
     x0, y0, w, h = bounds["x"], bounds["y"], bounds["width"], bounds["height"]
     # A "1": a short flag, then a vertical stroke down the middle.
@@ -374,11 +669,11 @@ def _draw_digit_stroke(page, stem):
     for fx, fy in points[1:]:
         page.mouse.move(x0 + fx * w, y0 + fy * h, steps=3)
     page.mouse.up()
-    want = f"drawn #{count + 1}"
-    _wait_for(lambda: _status(box) == want or (_status(box) or "").startswith("error:"), MARKER_SECONDS,
-              f"the draw-a-digit status to read {want!r} after a stroke")
-    assert _status(box) == want, f"draw-a-digit failed after a stroke: {_status(box)}"
-    said = box.locator(".widget-html").filter(has_text="The net says").first.text_content()
-    assert re.search(r"The net says \d \(\d+% sure\)", said), f"no prediction shown: {said!r}"
+    error = _wait_for_redraw(box, count, "a stroke on the draw-a-digit canvas")
     _shot(box, f"{stem}__draw_digit_after_stroke.png")
-    return said
+    if error:
+        return [f"draw-a-digit failed after a stroke: {error}"]
+    said = box.inner_text()
+    if not re.search(r"The net says \d \(\d+% sure\)", said):
+        return [f"draw-a-digit: no prediction shown after a stroke: {said[:300]!r}"]
+    return []
