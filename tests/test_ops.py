@@ -121,7 +121,13 @@ def test_sliding_windows_is_a_read_only_view_of_every_window(rng):
             np.testing.assert_array_equal(windows[:, :, i, j],
                                           xp[:, :, i * stride:i * stride + KH, j * stride:j * stride + KW])
         assert not windows.flags.writeable
+        every = np.lib.stride_tricks.sliding_window_view(xp, (KH, KW), axis=(2, 3))   # NumPy's own view
+        np.testing.assert_array_equal(windows, every[:, :, ::stride, ::stride])
     assert np.shares_memory(ops.sliding_windows(x, 3, 2), x)           # no padding: nothing copied
+    # Any strides in, the right windows out: a transposed, reversed view of another array.
+    y = rng.standard_normal((6, 7, 3, 2)).transpose(3, 2, 1, 0)[:, :, ::-1]
+    np.testing.assert_array_equal(ops.sliding_windows(y, 2, 3, stride=2),
+                                  np.lib.stride_tricks.sliding_window_view(y, (2, 3), axis=(2, 3))[:, :, ::2, ::2])
 
 
 def test_im2col_is_the_windows_view_copied_into_a_matrix(rng):
