@@ -4,6 +4,10 @@ What a learner does, we do: open the lesson in JupyterLab on a laptop's screen (
 1366x768 window with the file browser open), clear its stored outputs, run every cell
 from the Run menu, and look at the page. For each lesson we assert:
 
+* as opened, before anything runs (not trusted: a fresh server), every explorer shows
+  its stored PNG picture and the restart sentence, no widget repr or "Error displaying
+  widget", and the tab is not marked modified (checked on the Python the lessons were
+  stored with: JupyterLab rewrites ``language_info``, which holds the Python version);
 * every code cell ran (a number in its prompt) and no cell shows an error or stderr text
   that the stored lesson does not show too (an error stops "Run All", so it would be the
   last thing a learner sees);
@@ -40,6 +44,7 @@ Without /usr/bin/chromium the tests skip, except under ``CI=true``, where they f
 import json
 import os
 import pathlib
+import platform
 import re
 import secrets
 import shutil
@@ -532,6 +537,53 @@ def _click_confusion_cells(page, k, stem):
     return problems
 
 
+STORED_OUTPUTS_JS = """(indices) => {
+  const cells = Array.from(document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-viewport > .jp-Cell'));
+  return indices.map(i => {
+    const area = cells[i].querySelector('.jp-OutputArea');
+    const img = area && area.querySelector('.jp-OutputArea-output[data-mime-type="image/png"] img');
+    return {cell: i, picture: !!img && img.naturalWidth > 0, text: area ? area.innerText : ''};
+  });
+}"""
+DIRTY_JS = "() => document.querySelectorAll('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty').length > 0"
+
+
+def _first_look_problems(page, nb):
+    """The lesson as opened, before anything runs (a fresh server: the notebook is not
+    trusted, so JupyterLab shows each explorer's stored fallbacks instead of its widget).
+    Each explorer must show its PNG picture and the restart sentence, never a widget repr
+    or "Error displaying widget"; and the tab must not be marked modified."""
+    problems = []
+    with_picture = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
+        WIDGET_MIME in o.get("data", {}) and "image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+
+    def shown():
+        seen = page.evaluate(STORED_OUTPUTS_JS, with_picture)
+        return seen if all(s["picture"] for s in seen) else None
+    try:
+        seen = _wait_for(shown, 20, "the stored pictures to show")
+    except AssertionError:
+        seen = page.evaluate(STORED_OUTPUTS_JS, with_picture)
+    for s in seen:
+        if not s["picture"]:
+            problems.append(f"cell {s['cell']} as stored (lesson not run): no PNG picture shown: {s['text'][:200]!r}")
+        if RESTART_SENTENCE not in s["text"]:
+            problems.append(f"cell {s['cell']} as stored (lesson not run): no {RESTART_SENTENCE!r} sentence")
+        for bad in ("Error displaying widget", "VBox(", "HBox("):
+            if bad in s["text"]:
+                problems.append(f"cell {s['cell']} as stored (lesson not run) shows {bad!r}")
+    # JupyterLab rewrites the kernelspec and language_info it gets from the kernel; any
+    # difference marks the lesson modified the moment it opens. The Python version is part
+    # of language_info, so this only holds on the Python the lessons were stored with.
+    stored = nb.metadata.get("language_info", {}).get("version")
+    if stored == platform.python_version() and page.evaluate(DIRTY_JS):
+        problems.append(f"the lesson opens marked modified (its tab shows the dirty dot) before anything ran: "
+                        f"its stored kernelspec {dict(nb.metadata.get('kernelspec', {}))} or language_info "
+                        f"differs from what JupyterLab writes for this kernel")
+    return problems
+
+
 def _restart_kernel(page):
     _menu(page, "Kernel", "Restart Kernel…")
     page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
@@ -562,6 +614,9 @@ def _check_lesson(lesson, lab, page):
     page.goto(lab.url(lesson.name, workspace=f"test-{stem}"))
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=90_000)
     _ensure_file_browser(page)
+    _wait_for(lambda: len(page.evaluate(CELLS_JS)) == len(nb.cells), 60, f"the {len(nb.cells)} cells to load")
+    _kernel_ready(page, lab)
+    first_look = _first_look_problems(page, nb)
     cells = _run_all(page, nb, lab)
     run_seconds = time.perf_counter() - start
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first
@@ -599,7 +654,7 @@ def _check_lesson(lesson, lab, page):
         titles = [e["title"] for e in explorers if e["sliders"]]
         assert any("filter" in t.lower() for t in titles), (
             f"lesson 2 should have a filter explorer with a slider; explorers found: {titles}")
-    problems = _layout_problems(page, explorers)
+    problems = first_look + _layout_problems(page, explorers)
     problems += [f"explorer {e['index'] + 1} ({e['title']!r}) shows the restart note while its kernel runs"
                  for e, shown in zip(explorers, _restart_notes(page, explorers)) if shown]
 
