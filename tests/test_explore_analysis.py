@@ -5,18 +5,21 @@ buttons are clicked with ``.click()``, pictures are read back as PNG bytes.
 The helpers at the top (``decoded``, ``assert_like_a_plain_drawing``, ...) are also used by
 test_explore_training.py and test_explore_drawing.py."""
 import io
+import re
 
 import ipywidgets as widgets
 import numpy as np
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.font_manager import FontProperties
 from PIL import Image
 
 from cnnlib.data import load_mnist
-from cnnlib.explore.analysis import (ChannelPicture, ConfusionExplorer, ConfusionMatrixPicture, FeatureMapExplorer,
-                                     FeatureMapsPicture, FiltersPicture, SaliencyGridPicture, layer_label,
-                                     layer_outputs, plot_confusion_matrix, plot_feature_maps, plot_filters,
-                                     plot_saliency_grid, saliency_map)
+from cnnlib.explore.analysis import (SALIENCY_CMAP, ChannelPicture, ConfusionExplorer, ConfusionMatrixPicture,
+                                     FeatureMapExplorer, FeatureMapsPicture, FiltersPicture, SaliencyGridPicture,
+                                     layer_label, layer_outputs, plot_confusion_matrix, plot_feature_maps,
+                                     plot_filters, plot_saliency_grid, saliency_map)
+from cnnlib.explore.images import DIGIT_CMAP
 from cnnlib.gradcheck import numerical_gradient, relative_error
 from cnnlib.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from cnnlib.model import Sequential, build_lenet, build_seed_net
@@ -382,6 +385,99 @@ def test_confusion_explorer_fits_beside_its_matrix(digits, close_after):
     width, height = png_size(ce.png)
     assert matrix_px + width <= WIDTH_BUDGET, f"{matrix_px} px of matrix + {width} px of picture"
     assert TITLE_PX + max(matrix_height, height) <= HEIGHT_BUDGET
+
+
+def title_overlaps(picture):
+    """Pairs (k, l) of slots whose visible digit titles overlap on the canvas, as drawn."""
+    renderer = picture.fig.canvas.get_renderer()
+    boxes = [(k, ax.title.get_window_extent(renderer)) for k, ax in enumerate(picture.digit_axes)
+             if ax.title.get_visible()]
+    return [(k, l) for a, (k, box) in enumerate(boxes) for l, other in boxes[a + 1:] if box.overlaps(other)]
+
+
+def assert_titles_above_their_digits(picture):
+    """Every visible digit title sits just above its own digit (within 10 px), none overlap,
+    and the hidden slots' titles are hidden."""
+    renderer = picture.fig.canvas.get_renderer()
+    n = sum(im.get_visible() for im in picture.digits)
+    assert [ax.title.get_visible() for ax in picture.digit_axes] == [k < n for k in range(picture.slots)]
+    assert title_overlaps(picture) == []
+    for ax in picture.digit_axes[:n]:
+        title, frame = ax.title.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert frame.y1 - 1 <= title.y0 <= frame.y1 + 10, \
+            f"title at {title.y0:.0f} px, its digit's top at {frame.y1:.0f} px"
+
+
+def test_saliency_grid_titles_stay_on_their_row_when_more_digits_show(rng):
+    # Seen in a browser: 4 digits, then 8; the second row's titles were drawn over the first
+    # row's (matplotlib had moved the hidden titles there at the first full draw).
+    titles = [f"#{k}\np(3)=0.9{k}" for k in range(8)]
+    grid = SaliencyGridPicture(rng.random((4, 8, 8)), rng.random((4, 8, 8)), titles[:4], slots=8, n_cols=4,
+                               cell_size=0.9, title="four\nsaliency", live=True)
+    grid.png()
+    assert_titles_above_their_digits(grid)
+    grid.update(rng.random((8, 8, 8)), rng.random((8, 8, 8)), titles, title="eight\nsaliency")
+    grid.png()
+    assert grid.full_draws == 1, "the blitted frame is what we check"
+    assert_titles_above_their_digits(grid)
+    grid.update(rng.random((3, 8, 8)), rng.random((3, 8, 8)), titles[:3], title="three\nsaliency")
+    grid.png()
+    assert_titles_above_their_digits(grid)
+
+
+def test_confusion_explorer_titles_do_not_overlap_after_a_bigger_cell(rng, close_after):
+    # A model that calls everything 0: cell (1, 0) holds 4 digits (one row), (0, 0) ten
+    # (two rows of the 8 shown).
+    model = Sequential(Flatten(), Linear(16, 2, rng=0))
+    model.layers[1].params["b"][:] = [5.0, 0.0]
+    ce = ConfusionExplorer(model, rng.random((14, 1, 4, 4)), np.array([0] * 10 + [1] * 4), max_shown=8)
+    close_after(ce)
+    small, big = (1, 0), (0, 0)
+    assert ce.cm[small] == 4 and ce.cm[big] == 10
+    ce.select(*small)
+    assert_titles_above_their_digits(ce.picture)
+    ce.select(*big)
+    assert ce.status.value == ""
+    assert [im.get_visible() for im in ce.picture.digits] == [True] * 8
+    assert_titles_above_their_digits(ce.picture)
+    ce.select(*small)
+    assert_titles_above_their_digits(ce.picture)
+    assert_like_a_plain_drawing(ce)
+
+
+def test_confusion_matrix_corner_fits_on_one_line(digits, close_after):
+    # "true \ pred" wrapped in its 44 px column. The corner's text, measured in DejaVu Sans
+    # (what Chromium on Debian uses for the widgets' sans-serif, wider than most system
+    # fonts) at the size of <small> in a 13 px widget font, fits the label column with a
+    # few pixels to spare before the first column's number. (In JupyterLab with Chromium the
+    # corner then is one line, 29 px tall, where the old one wrapped onto two.)
+    images, labels = digits
+    ce = ConfusionExplorer(build_seed_net(rng=0).astype(np.float32), images, labels)
+    close_after(ce)
+    corner = ce.grid.children[0]
+    text = re.sub(r"<[^>]+>", "", corner.value)
+    assert "true" in text and "pred" in text and text == ce.CORNER
+    width = RendererAgg(10, 10, 72).get_text_width_height_descent(
+        text, FontProperties(family="DejaVu Sans", size=13 * 5 / 6), ismath=False)[0]
+    assert corner.layout.width == f"{ce.LABEL_PX}px"
+    assert width + 4 <= ce.LABEL_PX, f"the corner needs {width:.0f} px and a gap, its column is {ce.LABEL_PX} px"
+    assert ce.grid.layout.grid_template_columns.startswith(f"{ce.LABEL_PX}px ")
+
+
+def test_digits_are_white_ink_on_black_everywhere_in_lesson_6(digits, lenet, close_after):
+    # One convention in every lesson: bright = large (DIGIT_CMAP); saliency keeps its own map.
+    images, labels = digits
+    ce = ConfusionExplorer(build_seed_net(rng=0).astype(np.float32), images, labels, max_shown=4)
+    close_after(ce)
+    assert {im.get_cmap().name for im in ce.picture.digits} == {DIGIT_CMAP} == {"gray"}
+    assert {im.get_cmap().name for im in ce.picture.maps} == {SALIENCY_CMAP}
+    ink = ce.picture.digits[0]
+    assert ink.cmap(ink.norm(ink.get_array().max()))[:3] == (1, 1, 1), "the ink is white"
+    fm = FeatureMapExplorer(lenet, images[:2])
+    close_after(fm)
+    assert fm.picture.input_image.get_cmap().name == DIGIT_CMAP
+    static = plot_saliency_grid(np.zeros((2, 8, 8)), np.ones((2, 8, 8)))
+    assert [ax.images[0].get_cmap().name for ax in static.axes] == [DIGIT_CMAP, SALIENCY_CMAP] * 2
 
 
 # ---------------------------------------------------------------------------- the lesson-6 pictures

@@ -14,6 +14,7 @@ from test_explore_softmax import assert_drawn, assert_same_pixels
 from cnnlib import ops
 from cnnlib.explore.gradients import (BackwardStepper, BackwardStepPicture, EpsSweepPicture, GradCheckExplorer,
                                       ValueGridPicture, plot_backward_step, plot_eps_sweep, plot_value_grid)
+from cnnlib.explore.images import DIGIT_CMAP, SIGNED_CMAP
 from cnnlib.gradcheck import TOLERANCE, numerical_gradient
 from cnnlib.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from cnnlib.losses import SoftmaxCrossEntropy
@@ -41,9 +42,11 @@ def test_plot_value_grid_writes_every_number_and_frames_the_window():
     ax = fig.axes[0]
     # -0 and rounding noise next to a 2 are written as the 0 they stand for
     assert visible_texts(ax) == ["1", "-0.5", "0", "2", "0", "0"]
-    frame, box = [p for p in ax.patches if p.get_visible()]
+    frame, rim, box = [p for p in ax.patches if p.get_visible()]
     assert frame.get_bbox().bounds == (0.5, -0.5, 2, 2)
     assert box.get_edgecolor()[:3] == pytest.approx((0.172, 0.627, 0.172), abs=1e-3)   # tab:green
+    assert rim.get_edgecolor()[:3] == (0, 0, 0) and rim.get_bbox().bounds == box.get_bbox().bounds
+    assert rim.get_linewidth() > box.get_linewidth() and rim.get_zorder() < box.get_zorder()
     assert ax.get_title() == "a grid"
     np.testing.assert_array_equal(ax.images[0].get_array(), values)
 
@@ -398,6 +401,37 @@ def test_backward_step_static_writes_all_of_dx_and_matches_the_live_drawing():
     live = BackwardStepPicture(X, dout, step, dx, live=True, **args)
     assert_same_picture(static, live.fig)
     assert_same_pixels(static, live)
+
+
+def test_backward_step_draws_x_as_digits_are_drawn_and_marks_the_winner_for_all_readers():
+    """One digit convention everywhere: the input x is white ink on black (DIGIT_CMAP, big =
+    bright), the gradients keep their signed map; each number stands out from its cell; the
+    winner is a yellow line over a black rim (seen on black and white cells, and without
+    telling colours apart), the inputs tied with it dashed."""
+    dout = np.ones((3, 3))
+    x = X.copy()
+    x[0, 1] = x[1, 0] = 5.0                        # window (0, 0, 2, 2): 5 twice, the first wins
+    picture = BackwardStepPicture(x, dout, x * 0, x * 0, position=(0, 0), window=(0, 0, 2, 2), kind="maxpool",
+                                  winner=(0, 1), tied=[(0, 1), (1, 0)])
+    dout_panel, x_panel, step_panel, total_panel = picture.panels
+    assert x_panel.image.get_cmap().name == DIGIT_CMAP == "gray"
+    assert {p.image.get_cmap().name for p in (dout_panel, step_panel, total_panel)} == {SIGNED_CMAP}
+    colour = x_panel.image.cmap(x_panel.image.norm(x.max()))
+    assert colour[:3] == (1, 1, 1), "the largest input is white"
+    texts = x_panel.numbers.texts
+    assert texts[0][1].get_text() == "5" and texts[0][1].get_color() == "black"     # on a white cell
+    assert texts[0][0].get_text() == "0" and texts[0][0].get_color() == "white"     # on a black cell
+    rims = {(b.get_x(), b.get_y()): b for b in x_panel.box_rims if b.get_visible()}
+    boxes = {(b.get_x(), b.get_y()): b for b in x_panel.boxes if b.get_visible()}
+    assert rims.keys() == boxes.keys() == {(1 - 0.42, 0 - 0.42), (0 - 0.42, 1 - 0.42)}   # (x=col, y=row)
+    winner, tied = boxes[(1 - 0.42, -0.42)], boxes[(-0.42, 1 - 0.42)]
+    assert (winner.get_edgecolor()[:3], winner.get_linestyle()) == ((1, 1, 0), "-")       # yellow, solid
+    assert tied.get_linestyle() == "--"
+    for rim in rims.values():
+        assert rim.get_edgecolor()[:3] == (0, 0, 0) and rim.get_linewidth() > winner.get_linewidth()
+        assert rim.get_zorder() < winner.get_zorder(), "the rim is drawn under the mark"
+    legend = [t.get_text() for t in picture.fig.texts if "winner" in t.get_text()]
+    assert legend and "yellow" in legend[0] and "green" not in legend[0] and "purple" not in legend[0]
 
 
 def test_backward_step_picture_rejects_bad_input():

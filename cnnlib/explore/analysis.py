@@ -3,7 +3,8 @@ filters and the feature maps, as pictures and as explorers.
 
 May import: numpy, matplotlib, ipywidgets, the cnnlib core (models are only run, never
 changed: a saliency map overwrites the layers' caches and ``grads`` as a training step
-would), :mod:`cnnlib.explore.picture` and :mod:`cnnlib.explore.explorer`.
+would), :mod:`cnnlib.explore.picture`, :mod:`cnnlib.explore.explorer` and
+:mod:`cnnlib.explore.images` (for the digits' colour map).
 
 The contract
 ------------
@@ -18,6 +19,9 @@ The contract
 * In a live picture what a control changes (images, their titles and frames) is animated
   (see :func:`cnnlib.explore.picture.animate`): a new image, channel or cell redraws only
   those over the kept background, and they may be hidden or shown without a full redraw.
+* Digits are drawn white ink on black, as MNIST stores them and as every lesson shows them
+  (:data:`cnnlib.explore.images.DIGIT_CMAP`); saliency maps use :data:`SALIENCY_CMAP`,
+  signed maps red > 0 > blue.
 * The explorers take all their data as arguments; a model input is either uint8 images
   ``(N, H, W)`` (scaled with :func:`cnnlib.train.to_input`) or float ``(N, C, H, W)``.
 """
@@ -29,6 +33,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from cnnlib.explore.explorer import Explorer
+from cnnlib.explore.images import DIGIT_CMAP
 from cnnlib.explore.picture import FONT_SIZE, CellNumbers, Picture, animate, no_ticks, set_image, set_text
 from cnnlib.losses import softmax
 from cnnlib.ops import check_int
@@ -41,6 +46,8 @@ __all__ = ["saliency_map", "layer_outputs", "layer_label", "axes_at",
 
 #: Font size (points) of a picture's heading (its suptitle).
 TITLE_SIZE = 10
+#: Colour map of saliency maps (non-negative, each on its own scale): black 0, bright yellow the largest.
+SALIENCY_CMAP = "inferno"
 #: Layers whose output is a stack of feature maps (N, C, H, W).
 FEATURE_MAP_LAYERS = ("Conv2d", "ReLU", "MaxPool2d", "AvgPool2d")
 
@@ -449,7 +456,7 @@ class ChannelPicture(Picture):
     Parameters
     ----------
     image : ndarray, (H, W)
-        The input, drawn black ink on white.
+        The input, drawn as the data stores it: white ink on black (:data:`DIGIT_CMAP`).
     maps : ndarray, (C, H_out, W_out)
         The layer's output for that image.
     channel : int
@@ -485,7 +492,7 @@ class ChannelPicture(Picture):
         self.cax = axes_at(top, 0.45 + 2 * P + 0.85, 0.35, 0.12, P)
         for ax in (self.ax_in, self.ax_map):
             no_ticks(ax)
-        self.input_image = self.ax_in.imshow(image, cmap="gray_r", interpolation="nearest")
+        self.input_image = self.ax_in.imshow(image, cmap=DIGIT_CMAP, interpolation="nearest")
         self.map_image = self.ax_map.imshow(maps[0], cmap="gray", interpolation="nearest")
         self.colorbar = self.fig.colorbar(self.map_image, cax=self.cax)
         self.cax.tick_params(labelsize=FONT_SIZE)
@@ -618,9 +625,10 @@ def plot_saliency_grid(images, saliencies, titles=None, *, fig=None, cell_size=1
     Parameters
     ----------
     images : ndarray, shape (n, H, W)
+        The digits, drawn white ink on black (:data:`DIGIT_CMAP`), each on its own scale.
     saliencies : ndarray, shape (n, H, W)
         ``|d score / d pixel|`` for each image (see :func:`saliency_map`); each map has its
-        own scale, black = 0 to bright = its largest value.
+        own scale, black = 0 to bright = its largest value (:data:`SALIENCY_CMAP`).
     titles : list of str, optional
         One per column, above the digit.
     title : str, optional
@@ -678,9 +686,14 @@ class SaliencyGridPicture(Picture):
             ax_map = axes_at(self.fig, left, top + cell_size + self.GAP, cell_size, cell_size)
             for ax in (ax_digit, ax_map):
                 no_ticks(ax)
-            self.digits.append(ax_digit.imshow(blank, cmap="gray_r", interpolation="nearest"))
-            self.maps.append(ax_map.imshow(blank, cmap="inferno", vmin=0, interpolation="nearest"))
-            ax_digit.set_title(" ", fontsize=FONT_SIZE, pad=3)
+            self.digits.append(ax_digit.imshow(blank, cmap=DIGIT_CMAP, interpolation="nearest"))
+            self.maps.append(ax_map.imshow(blank, cmap=SALIENCY_CMAP, vmin=0, interpolation="nearest"))
+            # y=1.0 pins the title just above its digit. Without it matplotlib moves each
+            # title at every full draw to clear whatever is above the axes, and measures a
+            # hidden title as the unit box at the figure's corner: the hidden titles of a
+            # second row were moved up onto the first row's, where blitting drew them once
+            # a cell with more digits showed them (blitting does not place titles again).
+            ax_digit.set_title(" ", fontsize=FONT_SIZE, pad=3, y=1.0)
             self.digit_axes.append(ax_digit)
             self.map_axes.append(ax_map)
             if k == 0:    # the row names, left of each row of pairs
@@ -759,7 +772,12 @@ class ConfusionExplorer(Explorer):
     max_shown : how many digits of a cell to show
     """
 
-    CELL_PX, LABEL_PX = 36, 44        # a count button's width, the row labels' column
+    #: Pixels: a count button's width; the row labels' column, as wide as the corner's
+    #: heading (68 px in Chromium's DejaVu Sans, the widest of the usual system fonts) and
+    #: a few pixels to keep it apart from the first column's number.
+    CELL_PX, LABEL_PX = 36, 76
+    #: The matrix's corner: rows are the true digit, columns the predicted one.
+    CORNER = "true↓ pred→"
 
     def __init__(self, model, x, y, *, max_shown=8, title="Confusion matrix: click a cell"):
         owner = "ConfusionExplorer"
@@ -786,7 +804,7 @@ class ConfusionExplorer(Explorer):
             return widgets.Layout(width=f"{cell_px}px", height="26px", padding="0px")
         diag_max, off_max = max(int(np.diag(self.cm).max()), 1), max(int(off.max()), 1)
         self.buttons = []
-        children = [widgets.HTML("<small>true \\ pred</small>", layout=widgets.Layout(width=f"{label_px}px"))]
+        children = [widgets.HTML(f"<small>{self.CORNER}</small>", layout=widgets.Layout(width=f"{label_px}px"))]
         children += [widgets.Label(str(j), layout=widgets.Layout(width=f"{cell_px}px", height="26px"))
                      for j in range(K)]
         for i in range(K):

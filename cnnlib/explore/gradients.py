@@ -2,7 +2,8 @@
 
 May import: numpy, matplotlib, ipywidgets, the cnnlib core (:mod:`cnnlib.ops` for the
 backward passes we step through, :mod:`cnnlib.gradcheck`, :mod:`cnnlib.losses`,
-:mod:`cnnlib.model`), :mod:`cnnlib.explore.picture` and :mod:`cnnlib.explore.explorer`.
+:mod:`cnnlib.model`), :mod:`cnnlib.explore.picture`, :mod:`cnnlib.explore.explorer` and
+:mod:`cnnlib.explore.images` (the digits' colour map, numbers coloured to stand out).
 
 The contract
 ------------
@@ -15,7 +16,13 @@ The contract
   and ``BackwardStepPicture(...).fig``; :class:`GradCheckExplorer` and
   :class:`BackwardStepper` build the same classes with ``live=True`` and update them.
 * A :class:`ValueGrid` is one panel of numbers (an image with its values written in); the
-  value-grid and backward-step pictures are made of them.
+  value-grid and backward-step pictures are made of them. Signed values are red > 0 > blue;
+  others (the input x) are drawn as every lesson draws digits, black 0 to white the
+  largest (:data:`cnnlib.explore.images.DIGIT_CMAP`). Each number is black or white,
+  whichever stands out from its cell.
+* Marked cells (the max-pooling winner, the inputs tied with it) get a black rim under a
+  light line, as the pooling picture's winners do: they show on black and on white cells,
+  and differ by line style, not only by hue, for colour-blind readers.
 * Speed: with matplotlib 3.11 a short text costs about 1 ms of CPU per frame, so a live
   picture writes numbers only where they change (the stepper's current window) and
   keeps everything else in the background.
@@ -29,7 +36,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from cnnlib import ops
 from cnnlib.explore.explorer import Explorer
-from cnnlib.explore.picture import (FONT_SIZE, CellNumbers, Picture, animate, as_2d, finite_limit, fit_layout,
+from cnnlib.explore.images import DIGIT_CMAP, SIGNED_CMAP, ImageNumbers
+from cnnlib.explore.picture import (FONT_SIZE, Picture, animate, as_2d, finite_limit, fit_layout,
                                     format_value, no_ticks, set_image, set_text)
 from cnnlib.gradcheck import TOLERANCE, relative_error
 from cnnlib.losses import SoftmaxCrossEntropy
@@ -44,6 +52,11 @@ TITLE_SIZE = FONT_SIZE + 1
 NOISE = 1e-12
 #: A backward-step panel is about 2 inches wide: numbers fit in cells up to 8 a side.
 MAX_STEP_CELLS = 8
+#: The marks of a max-pooling window's winner and of the inputs tied with it, as
+#: ``cell_boxes`` styles (colour, line style): each is drawn over a black rim.
+WINNER_BOX, TIED_BOX = ("yellow", "-"), ("white", "--")
+#: The rim under every cell box and its width (points); the box's own line is thinner.
+BOX_RIM, BOX_RIM_WIDTH, BOX_WIDTH = "black", 4.0, 1.8
 
 
 # ----------------------------------------------------------------------------- a grid of numbers
@@ -59,9 +72,11 @@ class ValueGrid:
     ax : Axes
     shape : (H, W)
     symmetric : bool
-        Colours centred on 0 (red > 0, blue < 0); otherwise a grey scale, dark = large.
+        Colours centred on 0 (red > 0, blue < 0); otherwise :data:`DIGIT_CMAP`, black =
+        smallest to white = largest, as digits are drawn.
     n_boxes : int
-        How many single cells :meth:`update` may outline.
+        How many single cells :meth:`update` may outline (each a coloured line over a
+        black rim, :data:`BOX_RIM`).
     numbers : bool
         Write the values in (only for grids up to ``max_numbers`` cells a side).
     moving_values : bool
@@ -78,23 +93,26 @@ class ValueGrid:
     def __init__(self, picture, ax, shape, *, symmetric=True, n_boxes=0, highlight_color="tab:orange",
                  numbers=True, max_numbers=MAX_STEP_CELLS, moving_values=True, title=""):
         self.ax, self.symmetric, self.shape = ax, symmetric, tuple(shape)
-        self.image = ax.imshow(np.zeros(shape), cmap="RdBu_r" if symmetric else "Greys", interpolation="nearest")
-        self.numbers = CellNumbers(picture, ax, shape) if numbers and max(shape) <= max_numbers else None
+        self.image = ax.imshow(np.zeros(shape), cmap=SIGNED_CMAP if symmetric else DIGIT_CMAP,
+                               interpolation="nearest")
+        # Numbers black or white by their cell's lightness under the colour map.
+        self.numbers = (ImageNumbers(picture, self.image, animated=moving_values)
+                        if numbers and max(shape) <= max_numbers else None)
         self.highlight = ax.add_patch(Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor=highlight_color,
                                                 linewidth=3, visible=False, zorder=4))
-        self.boxes = [ax.add_patch(Rectangle((-0.42, -0.42), 0.84, 0.84, fill=False, linewidth=2, visible=False,
-                                             zorder=4)) for _ in range(n_boxes)]
+
+        def box(colour, width, zorder):
+            return ax.add_patch(Rectangle((-0.42, -0.42), 0.84, 0.84, fill=False, edgecolor=colour, linewidth=width,
+                                          joinstyle="miter", visible=False, zorder=zorder))
+        self.box_rims = [box(BOX_RIM, BOX_RIM_WIDTH, 4) for _ in range(n_boxes)]
+        self.boxes = [box("none", BOX_WIDTH, 4.1) for _ in range(n_boxes)]
         ax.set_xticks(range(shape[1]))
         ax.set_yticks(range(shape[0]))
         ax.tick_params(labelsize=FONT_SIZE, length=0)
         ax.set_title(title, fontsize=TITLE_SIZE)
-        texts = [t for row in self.numbers.texts for t in row] if self.numbers is not None else []
         if moving_values:
             animate(picture, self.image, *ax.spines.values())       # spines: drawn over the moving image
-        else:
-            for text in texts:                                      # CellNumbers animates them: undo that
-                text.set_animated(False)
-        animate(picture, self.highlight, *self.boxes)
+        animate(picture, self.highlight, *self.box_rims, *self.boxes)
 
     def update(self, values, *, title=None, fmt="{:.2g}", highlight=None, cell_boxes=(), numbers_where=None):
         """Show new values (same shape).
@@ -124,7 +142,7 @@ class ValueGrid:
             # Rounding noise (1e-16 where a sum cancels) is written as the 0 it stands for.
             written = np.where(np.abs(values) < NOISE * limit, 0.0, values)
             written = written if numbers_where is None else np.where(numbers_where, written, np.nan)
-            self.numbers.update(written, fmt=fmt, limit=limit, signed=self.symmetric)
+            self.numbers.update(written, fmt=fmt)
         self.mark(highlight=highlight, cell_boxes=cell_boxes)
         if title is not None:
             set_text(self.ax.title, title)
@@ -140,10 +158,12 @@ class ValueGrid:
             self.highlight.set_bounds(c - 0.5, r - 0.5, w, h)
         if len(cell_boxes) > len(self.boxes):
             raise ValueError(f"ValueGrid: this panel has room for {len(self.boxes)} cell boxes, got {len(cell_boxes)}")
-        for k, box in enumerate(self.boxes):
+        for k, (rim, box) in enumerate(zip(self.box_rims, self.boxes)):
+            rim.set_visible(k < len(cell_boxes))
             box.set_visible(k < len(cell_boxes))
             if k < len(cell_boxes):
                 (r, c), color, linestyle = cell_boxes[k]
+                rim.set_xy((c - 0.42, r - 0.42))
                 box.set_xy((c - 0.42, r - 0.42))
                 box.set_edgecolor(color)
                 box.set_linestyle(linestyle)
@@ -158,7 +178,8 @@ def plot_value_grid(values, *, title=None, symmetric=True, fmt="{:.2g}", highlig
     ----------
     values : (H, W) array
     symmetric : bool
-        Centre the colours on 0 (red > 0, blue < 0); otherwise a grey scale.
+        Centre the colours on 0 (red > 0, blue < 0); otherwise a grey scale, black = smallest
+        to white = largest (:data:`DIGIT_CMAP`).
     highlight : (row, col, height, width), optional
         A frame drawn around those cells (a window).
     cell_boxes : sequence of ((row, col), color, linestyle)
@@ -458,8 +479,8 @@ class BackwardStepPicture(Picture):
         self.panels[0].update(dout)
         self.panels[1].update(x)
         legend = ("orange: the window that out[i, j] read in the forward pass" if kind == "conv" else
-                  "orange: the window of out[i, j]   green: its winner (the first maximum)   "
-                  "purple dashed: tied with it, gets nothing")
+                  "orange: the window of out[i, j]   yellow in black: its winner (the first maximum)   "
+                  "dashed: tied with it, gets nothing")
         fig.text(0.5, 0.02, legend, ha="center", va="bottom", fontsize=FONT_SIZE)
         self.step_line = fig.suptitle(" ", fontsize=TITLE_SIZE + 1)
         self.update(contribution, total, position=position, window=window, winner=winner, tied=tied)
@@ -480,8 +501,8 @@ class BackwardStepPicture(Picture):
         self.panels[0].mark(highlight=(i, j, 1, 1))
         boxes = []
         if self.kind == "maxpool":
-            boxes = [((r, c), "tab:purple", "--") for r, c in tied if (r, c) != tuple(winner)]
-            boxes.append((tuple(winner), "tab:green", "-"))
+            boxes = [((r, c), *TIED_BOX) for r, c in tied if (r, c) != tuple(winner)]
+            boxes.append((tuple(winner), *WINNER_BOX))
         self.panels[1].mark(highlight=window, cell_boxes=boxes)
         self.panels[2].update(contribution, highlight=window, numbers_where=in_window)
         self.panels[3].update(total, highlight=window,
