@@ -69,7 +69,7 @@ def test_run_lessons_serves_the_first_lesson(tmp_path):
             proc.wait()
     # The address it prints for the learner to open is lesson 1, not the Launcher.
     printed = proc.stdout.read().decode()
-    assert f"{base}/lab/tree/notebooks/01_motivation.ipynb?token={token}" in printed, printed[-2000:]
+    assert f"{base}/lab/tree/notebooks/01_motivation.ipynb?token=" in printed, printed[-2000:]
 
 
 def _copy_front_door(tmp_path):
