@@ -14,12 +14,17 @@ Each module opens with its contract:
 ``losses``     softmax, log_softmax, SoftmaxCrossEntropy
 ``optim``      SGD (with momentum) and Adam
 ``model``      Sequential (save and load), build_seed_net, build_lenet
+``modelfile``  the model file Sequential saves and loads: its format, limits and checks
 ``init``       He initialisation, and the one way randomness enters: an ``rng`` argument
 ``gradcheck``  finite-difference gradient checks, for tests and lessons alike
 ``data``       MNIST: the bundled sample and the full set, verified
+``download``   fetching the full MNIST: mirrors, time limits, size caps, no half files
 ``train``      minibatches, the Trainer, learning-rate schedules
 ``__main__``   the command line, ``python -m cnnlib train``
 =============  ==========================================================================
+
+``modelfile`` and ``download`` are infrastructure (a defensive file format, a careful
+downloader): the maths is in the others, and a reader of it can skip these two.
 
 Everything that draws or explains lives one floor up, in :mod:`cnnlib.explore`, which
 imports this core; the core never imports it. ``import cnnlib`` loads neither matplotlib

@@ -10,8 +10,9 @@ import pytest
 
 import cnnlib
 
-CORE_MODULES = ["cnnlib.ops", "cnnlib.layers", "cnnlib.losses", "cnnlib.optim", "cnnlib.model", "cnnlib.init",
-                "cnnlib.gradcheck", "cnnlib.data", "cnnlib.train", "cnnlib.__main__"]
+CORE_MODULES = ["cnnlib.ops", "cnnlib.layers", "cnnlib.losses", "cnnlib.optim", "cnnlib.model", "cnnlib.modelfile",
+                "cnnlib.init", "cnnlib.gradcheck", "cnnlib.data", "cnnlib.download", "cnnlib.train",
+                "cnnlib.__main__"]
 UPPER_FLOOR = ("matplotlib", "ipywidgets", "ipycanvas", "IPython", "PIL", "tqdm", "cnnlib.explore")
 
 

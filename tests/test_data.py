@@ -1,4 +1,4 @@
-"""Tests for cnnlib.data: the bundled sample, the IDX parser, the downloader, full MNIST.
+"""Tests for cnnlib.data and cnnlib.download: the bundled sample, the IDX parser, the downloader, full MNIST.
 
 The downloader is tested against a local HTTP server on 127.0.0.1 serving small files
 made here; an autouse fixture points the default mirrors at a closed loopback port and
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlib import data
-from cnnlib.data import (DATA_DIR_ENV, MNISTError, download_file, fetch_mnist,
-                         load_mnist, load_sample, mnist_dir, parse_idx, read_idx)
+from cnnlib import data, download
+from cnnlib.data import DATA_DIR_ENV, MNISTError, load_mnist, load_sample, mnist_dir, parse_idx, read_idx
+from cnnlib.download import download_file, fetch_mnist
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
@@ -40,7 +40,7 @@ def loopback_only(monkeypatch):
     """Whatever a test does, a download can only go to a refused loopback port."""
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(data, "MNIST_MIRRORS", (f"http://127.0.0.1:{closed_port()}/mnist/",))
+    monkeypatch.setattr(download, "MNIST_MIRRORS", (f"http://127.0.0.1:{closed_port()}/mnist/",))
 
 
 def idx_bytes(array):
@@ -415,7 +415,7 @@ def test_ctrl_c_during_download_leaves_nothing(tmp_path, served, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "_content_sha256", interrupted)
+    monkeypatch.setattr(download, "_content_sha256", interrupted)
     with pytest.raises(KeyboardInterrupt):
         download_file([f"{server.url}/good/{name}"], tmp_path / name, digest, progress=False)
     assert os.listdir(tmp_path) == []
@@ -433,7 +433,7 @@ def test_load_full_downloads_all_four_files_with_a_progress_bar(tmp_path, server
                                                                 monkeypatch, capsys):
     for name, content in small_files.items():
         server.files[name] = gzip.compress(content)
-    monkeypatch.setattr(data, "MNIST_MIRRORS", (f"{server.url}/missing/", f"{server.url}/good/"))
+    monkeypatch.setattr(download, "MNIST_MIRRORS", (f"{server.url}/missing/", f"{server.url}/good/"))
     (x_train, y_train), (x_test, y_test) = load_mnist("full", data_dir=tmp_path / "cache")
     assert x_train.shape == (5, 28, 28) and x_test.shape == (3, 28, 28)
     np.testing.assert_array_equal(y_train, parse_idx(small_files["train-labels-idx1-ubyte.gz"]))

@@ -79,8 +79,8 @@ def test_a_new_model_file_gets_the_usual_mode(tmp_path, umask):
 
 def disk_full_for(monkeypatch, folders):
     """Make every save into one of ``folders`` fail as a full disk would (ENOSPC on write)."""
-    import cnnlib.model as model_module
-    real_mkstemp = model_module.tempfile.mkstemp
+    import cnnlib.modelfile as modelfile
+    real_mkstemp = modelfile.tempfile.mkstemp
     real_savez = np.savez
     where = {}
 
@@ -94,7 +94,7 @@ def disk_full_for(monkeypatch, folders):
             raise OSError(errno.ENOSPC, "No space left on device")
         real_savez(f, **arrays)
 
-    monkeypatch.setattr(model_module.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(modelfile.tempfile, "mkstemp", mkstemp)
     monkeypatch.setattr(np, "savez", savez)
 
 

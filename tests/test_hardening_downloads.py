@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlib import data
-from cnnlib.data import (DOWNLOAD_TIMEOUT_ENV, MNIST_SIZES, MNISTError, download_file, fetch_mnist,
-                         load_mnist, remove_stale_parts)
+from cnnlib import data, download
+from cnnlib.data import MNIST_SIZES, MNISTError, load_mnist
+from cnnlib.download import DOWNLOAD_TIMEOUT_ENV, download_file, fetch_mnist, remove_stale_parts
 
 from conftest import ROOT
 
@@ -42,7 +42,7 @@ def loopback_only(monkeypatch):
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(DOWNLOAD_TIMEOUT_ENV, raising=False)
-    monkeypatch.setattr(data, "MNIST_MIRRORS", (f"http://127.0.0.1:{closed_port()}/mnist/",))
+    monkeypatch.setattr(download, "MNIST_MIRRORS", (f"http://127.0.0.1:{closed_port()}/mnist/",))
 
 
 def idx_bytes(array):
@@ -140,7 +140,7 @@ def test_a_trickling_server_meets_the_deadline(tmp_path, server, labels_file):
 def test_the_deadline_comes_from_the_environment(tmp_path, server, labels_file, monkeypatch):
     name, digest = labels_file
     monkeypatch.setenv(DOWNLOAD_TIMEOUT_ENV, "1.2")
-    assert data.download_timeout() == 1.2
+    assert download.download_timeout() == 1.2
     start = time.monotonic()
     with pytest.raises(MNISTError, match=rf"not finished after 1\.2 s.*set \${DOWNLOAD_TIMEOUT_ENV}"):
         download_file(f"{server.url}/trickle/{name}", tmp_path / name, digest, progress=False)
@@ -152,10 +152,10 @@ def test_the_deadline_comes_from_the_environment(tmp_path, server, labels_file, 
 
 
 def test_the_defaults_suit_a_slow_school_network():
-    assert data.DOWNLOAD_DEADLINE >= 600                          # 10+ minutes for one file
-    slowest_rate = max(MNIST_SIZES.values()) / 4.8 / data.DOWNLOAD_DEADLINE   # the .gz is ~1/4.8 of it
+    assert download.DOWNLOAD_DEADLINE >= 600                          # 10+ minutes for one file
+    slowest_rate = max(MNIST_SIZES.values()) / 4.8 / download.DOWNLOAD_DEADLINE   # the .gz is ~1/4.8 of it
     assert slowest_rate < 16_000                                  # bytes/s: below 128 kbit/s still works
-    assert data.DOWNLOAD_TIMEOUT >= 20                             # a congested line may pause that long
+    assert download.DOWNLOAD_TIMEOUT >= 20                             # a congested line may pause that long
 
 
 def test_a_slow_server_shows_that_we_are_waiting(tmp_path, server, labels_file, capsys):
@@ -239,7 +239,7 @@ def test_a_folder_made_for_a_successful_download_stays(tmp_path, server, labels_
 
 KILLABLE_DOWNLOAD = textwrap.dedent("""
     import sys
-    from cnnlib.data import download_file
+    from cnnlib.download import download_file
     download_file(sys.argv[1], sys.argv[2], "0" * 64, timeout=30, deadline=60, progress=False)
 """)
 

@@ -17,8 +17,9 @@ import zlib
 import numpy as np
 import pytest
 
-from cnnlib import data
-from cnnlib.data import DATA_DIR_ENV, MNIST_FILES, MNISTError, fetch_mnist, load_mnist, read_idx
+from cnnlib import data, download
+from cnnlib.data import DATA_DIR_ENV, MNIST_FILES, MNISTError, load_mnist, read_idx
+from cnnlib.download import fetch_mnist
 
 from conftest import ROOT
 
@@ -39,7 +40,7 @@ def small_files(monkeypatch):
                 "t10k-images-idx3-ubyte.gz": idx_bytes(rng.integers(0, 256, (3, 28, 28))),
                 "t10k-labels-idx1-ubyte.gz": idx_bytes(rng.integers(0, 10, 3))}
     monkeypatch.setattr(data, "MNIST_FILES", {n: hashlib.sha256(c).hexdigest() for n, c in contents.items()})
-    monkeypatch.setattr(data, "MNIST_MIRRORS", ("http://127.0.0.1:9/nowhere/",))
+    monkeypatch.setattr(download, "MNIST_MIRRORS", ("http://127.0.0.1:9/nowhere/",))
     return contents
 
 

@@ -21,9 +21,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from cnnlib import model as model_module
-from cnnlib.model import (MAX_ARCHITECTURE_CHARS, MAX_JSON_DEPTH, MAX_LAYERS, MAX_PARAMETERS, Sequential,
-                          build_lenet, build_seed_net)
+from cnnlib import modelfile
+from cnnlib.model import Sequential, build_lenet, build_seed_net
+from cnnlib.modelfile import MAX_ARCHITECTURE_CHARS, MAX_JSON_DEPTH, MAX_LAYERS, MAX_PARAMETERS
 
 from conftest import ROOT
 
@@ -181,7 +181,7 @@ def test_nan_weights_are_refused(tmp_path):
 
 def test_an_oversized_file_is_refused_unopened(tmp_path, monkeypatch):
     path = write_model(tmp_path / "m.npz", architecture(LINEAR_2_3), GOOD_ARRAYS)
-    monkeypatch.setattr(model_module, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(modelfile, "MAX_FILE_BYTES", 100)
     with pytest.raises(ValueError, match="more than a cnnlib model file of at most"):
         Sequential.load(path)
 
@@ -334,7 +334,7 @@ def test_a_full_disk_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeyp
 def test_the_load_limits_know_every_layer_type_and_its_saved_config():
     """A new layer type or constructor argument must be added to LAYER_CONFIG_LIMITS too."""
     from cnnlib.layers import LAYER_TYPES
-    from cnnlib.model import LAYER_CONFIG_LIMITS
+    from cnnlib.modelfile import LAYER_CONFIG_LIMITS
     assert set(LAYER_CONFIG_LIMITS) == set(LAYER_TYPES)
     examples = {"Conv2d": dict(in_channels=2, out_channels=3, kernel_size=3), "Linear": dict(in_features=2,
                                                                                             out_features=3)}
@@ -342,4 +342,4 @@ def test_the_load_limits_know_every_layer_type_and_its_saved_config():
         layer = cls(**examples.get(name, {}))
         assert set(layer.config()) == set(LAYER_CONFIG_LIMITS[name]), name
         model = Sequential(layer)
-        assert model_module._count_parameters(name, layer.config()) == model.n_params, name
+        assert modelfile._count_parameters(name, layer.config()) == model.n_params, name
