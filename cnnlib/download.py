@@ -181,6 +181,10 @@ def _transfer(url, out, *, stall, deadline, max_bytes, bar, what):
                     if not chunk:
                         return
         except BaseException as error:  # handed to the caller's thread, which raises it
+            # urllib's own timeout (each read, and the connection) is the same stall as ours:
+            # whichever fires first, the user reads the same sentence.
+            if isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError):
+                error = _Stalled(f"timed out: no data for {stall:g} s")
             hand_over(("error", error))
 
     reader = threading.Thread(target=read_from_network, name=f"cnnlib-download {url}", daemon=True)

@@ -310,3 +310,16 @@ def test_fetch_cleans_stale_parts_even_when_every_file_is_there(tmp_path, monkey
     fetch_mnist(tmp_path, files={n: hashlib.sha256(c).hexdigest() for n, c in contents.items()},
                 download=False)
     assert not stale.exists()
+
+
+@pytest.mark.parametrize("raised", [TimeoutError("timed out"),
+                                    __import__("urllib.error").error.URLError(TimeoutError("timed out"))])
+def test_urllibs_own_timeout_reads_as_the_same_stall(tmp_path, monkeypatch, raised):
+    """urllib's socket timeout and our stall timer race on a silent server; whichever fires
+    first, the message is the same sentence (this race made a test fail about 1 run in 8)."""
+    def silent_server(request, timeout):
+        raise raised
+    monkeypatch.setattr(download.urllib.request, "urlopen", silent_server)
+    with pytest.raises(MNISTError, match=r"timed out: no data for 0\.5 s"):
+        download_file(["http://127.0.0.1:9/x.gz"], tmp_path / "x.gz", "0" * 64, timeout=0.5, progress=False)
+    assert list(tmp_path.iterdir()) == []
