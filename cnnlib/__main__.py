@@ -127,6 +127,10 @@ def check_writable(path, overwrite=False):
 
 
 def _data_error(message):
+    # The loader's advice names its Python argument; here the knob is the --data-dir option.
+    for python_words, cli_words in (("load_mnist(data_dir=...)", "--data-dir"), ("data_dir=...", "--data-dir"),
+                                    ("the data_dir argument", "--data-dir")):
+        message = message.replace(python_words, cli_words)
     print(f"error: could not load the MNIST data.\n{message}", file=sys.stderr)
     return EXIT_DATA
 

@@ -381,3 +381,18 @@ def test_cli_lenet_on_full_mnist_reaches_99_percent():
     assert code == 0, err
     print(out, f"({seconds:.0f} s)")
     assert final_accuracy(out) >= 0.99
+
+
+
+def test_cli_data_error_names_the_cli_option_not_the_python_argument(tmp_path, capsys):
+    """The loader's advice says data_dir=...; the CLI's says --data-dir (issue 11 item 20)."""
+    from cnnlib.__main__ import EXIT_DATA, _data_error
+    from cnnlib.data import MNISTError
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(MNISTError) as info:        # download=False: no network is touched
+        load_mnist("full", data_dir=missing, download=False)
+    assert "data_dir" in str(info.value)
+    assert _data_error(str(info.value)) == EXIT_DATA
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "data_dir" not in err, err
+    assert not missing.exists()
