@@ -102,7 +102,15 @@ lesson_params = pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in 
 @lesson_params
 def test_lesson_ends_with_3_to_5_exercises(lesson):
     nb = read(lesson)
-    n_coding, n_answers = len(exercises(nb)), sum(map(is_solution_cell, nb.cells))
+    # A written answer is a markdown cell tagged solution; a code cell tagged solution only
+    # computes and checks what such an answer states (it is not an exercise of its own).
+    # The concept-check answers ("Check your understanding", before the exercises) are not
+    # exercises: count only what follows the "## Exercises" heading.
+    start = next((i for i, c in enumerate(nb.cells)
+                  if c.cell_type == "markdown" and c.source.lstrip().startswith("## Exercises")), None)
+    assert start is not None, f"{lesson.name}: no '## Exercises' section"
+    n_coding = sum(i > start for i, _ in exercises(nb))
+    n_answers = sum(is_solution_cell(c) and c.cell_type == "markdown" for c in nb.cells[start:])
     assert 3 <= n_coding + n_answers <= 5, f"{lesson.name}: {n_coding} coding + {n_answers} written exercises"
     assert n_coding >= 1, f"{lesson.name}: no coding exercise with a check"
     for cell in nb.cells:
@@ -144,8 +152,12 @@ def test_student_notebook_contains_no_solution_text(lesson, student_dir):
     for t, s in zip(teacher.cells, student.cells):
         if is_solution_cell(t) and t.cell_type == "markdown":
             assert s.source == builder.ANSWER_PLACEHOLDER
-    stubs = [c for c in student.cells if c.cell_type == "code" and builder.STUB in c.source]
+    stubs = [s for t, s in zip(teacher.cells, student.cells)
+             if s.cell_type == "code" and builder.STUB in s.source and not is_solution_cell(t)]
     assert len(stubs) == len(exercises(teacher))
+    for t, s in zip(teacher.cells, student.cells):
+        if is_solution_cell(t) and t.cell_type == "code":     # an answer's computation: a stub to write in
+            assert s.source == f"# Exercise: write your code here\n{builder.STUB}" and s.outputs == []
 
 
 @lesson_params
