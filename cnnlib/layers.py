@@ -263,7 +263,7 @@ class Flatten(Layer):
 
 
 class Linear(Layer):
-    """Fully connected layer ``y = x @ w + b``. x: (N, in_features) -> (N, out_features).
+    """Fully connected layer ``out = x @ w + b``. x: (N, in_features) -> (N, out_features).
 
     >>> fc = Linear(256, 10, rng=0)
     >>> fc

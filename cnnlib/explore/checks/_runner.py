@@ -388,8 +388,8 @@ def call(exercise, fn, *args, case="", quiet=False, learner=None):
             message += f"\n  in your code, {line}"
         if isinstance(e, ValueError) and "broadcast" in str(e):
             message += ("\n  Two arrays' shapes do not line up. After a reduction such as .sum() or "
-                        ".max(), check your axis= and use keepdims=True, so that an (N, C) batch "
-                        "divided by its row sums stays (N, C) / (N, 1)")
+                        ".max(), check your axis= and use keepdims=True, so that an (N, Q) batch "
+                        "divided by its row sums stays (N, Q) / (N, 1)")
         fail(exercise, message)
     if lockout.called:          # the learner's code caught the LibraryCall and went on
         fail(exercise, _library_message(lockout.called, case))

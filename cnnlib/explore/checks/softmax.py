@@ -22,7 +22,7 @@ __all__ = ["check_cross_entropy_grad", "check_softmax"]
 
 @reports_output
 def check_softmax(fn):
-    """Check ``fn(z)``: probabilities along the last axis, for a 1-D vector or an (N, C) batch (C classes).
+    """Check ``fn(z)``: probabilities along the last axis, for a 1-D vector or an (N, Q) batch (Q classes).
 
     Hidden cases include huge logits (``[10000, 10010, 10]``), very negative ones and a
     batch whose rows have very different scales, so only a softmax that subtracts each
@@ -76,7 +76,7 @@ def check_softmax(fn):
 
 @reports_output
 def check_cross_entropy_grad(fn):
-    """Check ``fn(logits, labels)``: the gradient of the MEAN cross-entropy, ``(softmax - onehot) / N``."""
+    """Check ``fn(logits, labels)``: the gradient of the MEAN cross-entropy, ``(p - t) / N`` (t: the one-hot labels)."""
     exercise = "cross-entropy gradient"
     rng = np.random.default_rng(5)
     cases = [
@@ -106,11 +106,11 @@ def check_cross_entropy_grad(fn):
         diagnoses = [
             (expected * N, f"your gradient is N = {N} times too big: the loss is the MEAN over the batch, "
                            "so divide by N"),
-            (-expected, "your gradient has the wrong sign: it is (onehot - p); the gradient is p - onehot"),
-            (-expected * N, f"your gradient has the wrong sign and is N = {N} times too big: use (p - onehot) / N"),
-            (p / N, "you forgot to subtract 1 at the true class: the gradient is (p - onehot) / N"),
+            (-expected, "your gradient has the wrong sign: it is (t - p); the gradient is p - t, with t the one-hot labels"),
+            (-expected * N, f"your gradient has the wrong sign and is N = {N} times too big: use (p - t) / N"),
+            (p / N, "you forgot to subtract 1 at the true class: the gradient is (p - t) / N"),
             (p, "you returned the probabilities themselves: subtract the one-hot labels and divide by N"),
-            ((p - onehot) / logits.size, "you divided by N*C (the number of entries); divide by N, the "
+            ((p - onehot) / logits.size, "you divided by N*Q (the number of entries); divide by N, the "
                                           "number of examples"),
         ]
         if N > 1:
@@ -123,7 +123,7 @@ def check_cross_entropy_grad(fn):
             if wrong.shape == got.shape and np.allclose(got, wrong, rtol=1e-6, atol=1e-10):
                 fail(exercise, f"on {case}: {message}")
         compare(exercise, result, expected, what="the gradient", rtol=1e-6, atol=1e-10, case=f"on {case}")
-    return passed(exercise, f"matches (softmax - onehot) / N on {len(cases)} hidden cases")
+    return passed(exercise, f"matches (p - t) / N on {len(cases)} hidden cases")
 
 
 
