@@ -456,3 +456,12 @@ def test_static_pictures_keep_their_size_and_axes(draw, size, n_axes):
     fig = draw()
     assert tuple(int(round(v)) for v in fig.get_size_inches() * 100) == size and len(fig.axes) == n_axes
     assert not fig.findobj(lambda a: a.get_animated())
+
+
+def test_eps_sweep_curves_differ_by_more_than_colour():
+    """float64 and float32 curves differ in line style and marker, not only in colour (issue 11 item 18)."""
+    from cnnlib.explore.gradients import EpsSweepPicture
+    eps = np.logspace(-8, -1, 5)
+    pic = EpsSweepPicture(eps, {"float64": eps, "float32": eps * 10})
+    c64, c32 = pic.curves["float64"], pic.curves["float32"]
+    assert c64.get_linestyle() != c32.get_linestyle() and c64.get_marker() != c32.get_marker()

@@ -269,6 +269,8 @@ class EpsSweepPicture(Picture):
 
     FLOOR = 1e-17   # a relative error of exactly 0 cannot go on a log axis: drawn at this floor
     COLORS = {"float64": "tab:blue", "float32": "tab:orange"}
+    # Line style and marker tell the curves apart without colour too (colour-blind readers).
+    STYLES = {"float64": ("-", "o"), "float32": ("--", "s")}
 
     def __init__(self, eps, errors, *, current_eps=None, title=None, ax=None, legend=True, figsize=(6, 3.8),
                  live=False):
@@ -284,10 +286,11 @@ class EpsSweepPicture(Picture):
         self.eps = eps
         self.curves, self.dots = {}, {}
         for label in errors:
-            self.curves[label], = ax.loglog(eps, np.ones_like(eps), "o-", markersize=3, label=label,
-                                            color=self.COLORS.get(label), zorder=2.5)
+            linestyle, marker = self.STYLES.get(label, ("-", "o"))
+            self.curves[label], = ax.loglog(eps, np.ones_like(eps), linestyle=linestyle, marker=marker, markersize=3,
+                                            label=label, color=self.COLORS.get(label), zorder=2.5)
         for label, curve in self.curves.items():
-            self.dots[label], = ax.plot(eps[:1], [1.0], "o", markersize=9, color=curve.get_color(),
+            self.dots[label], = ax.plot(eps[:1], [1.0], curve.get_marker(), markersize=9, color=curve.get_color(),
                                         markeredgecolor="black", visible=False, zorder=3)
         pass_mark = ax.axhline(TOLERANCE, color="gray", linestyle="--", linewidth=1,
                                label=f"pass mark {TOLERANCE:.0e}")
