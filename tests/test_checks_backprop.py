@@ -1,7 +1,7 @@
 """Checks on backward passes (lesson 5): right answers pass, stubs and typical mistakes fail clearly."""
 import numpy as np
 
-from check_helpers import fails_with, not_written as stub
+from check_helpers import fails_with, not_written as stub, passes
 from cnnlib.explore.checks import check_maxpool_backward, check_relu_backward
 
 
@@ -58,8 +58,7 @@ def maxpool_backward(dout, x, k, stride):
 
 
 def test_maxpool_backward_passes_the_loop_version(capsys):
-    assert check_maxpool_backward(maxpool_backward) is None
-    assert capsys.readouterr().out.startswith("✓ max-pool backward")
+    passes(check_maxpool_backward, maxpool_backward, capsys, "max-pool backward")
 
 
 def test_maxpool_backward_that_calls_cnnlib_fails(capsys):

@@ -15,7 +15,7 @@ import pytest
 
 import cnnlib.losses
 import cnnlib.ops
-from check_helpers import fails_with
+from check_helpers import conv2d_single, fails_with, passes, stable_softmax
 from cnnlib import ops
 from cnnlib.explore.checks import (CheckFailed, check_conv2d_single, check_minibatches, check_mlp_param_count,
                                    check_momentum_step, check_relu_backward, check_softmax)
@@ -31,21 +31,6 @@ LIMIT = 0.5     # seconds: short, so the tests are quick; the real limit is 5 s
 @pytest.fixture
 def short_limit(monkeypatch):
     monkeypatch.setattr(_runner, "TIME_LIMIT_SECONDS", LIMIT)
-
-
-def conv2d_single(image, kernel):
-    H, W = image.shape
-    KH, KW = kernel.shape
-    out = np.zeros((H - KH + 1, W - KW + 1))
-    for i in range(H - KH + 1):
-        for j in range(W - KW + 1):
-            out[i, j] = np.sum(image[i:i + KH, j:j + KW] * kernel)
-    return out
-
-
-def stable_softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 # ----------------------------------------------------------------------------- time limit
@@ -223,9 +208,8 @@ def test_output_comes_before_a_failure_and_long_lines_are_cut(capsys):
 
 
 def test_nothing_printed_means_only_the_verdict(capsys):
-    check_conv2d_single(conv2d_single)
-    out = capsys.readouterr().out
-    assert out.splitlines() == [out.strip()] and out.startswith("✓ conv2d_single")
+    out = passes(check_conv2d_single, conv2d_single, capsys, "conv2d_single")
+    assert out.splitlines() == [out.strip()]
 
 
 # ----------------------------------------------------------------------------- digits and diagnoses
@@ -275,8 +259,7 @@ def test_a_conv_that_calls_cnnlib_ops_fails_and_an_honest_one_passes(capsys):
     for fn in (via_module, via_name):
         fails_with(check_conv2d_single, fn, "your function called cnnlib.ops.conv2d_forward: write it yourself "
                                             "with NumPy")
-    check_conv2d_single(conv2d_single)
-    assert capsys.readouterr().out.startswith("✓ conv2d_single")
+    passes(check_conv2d_single, conv2d_single, capsys, "conv2d_single")
 
 
 def test_the_library_is_whole_again_after_the_check():

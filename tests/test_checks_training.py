@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cnnlib.explore.checks import CheckFailed, check_minibatches, check_momentum_step
+from check_helpers import fails_with, passes
+from cnnlib.explore.checks import check_minibatches, check_momentum_step
 
 
 # ---------------------------------------------------------------------------- minibatches
@@ -70,14 +71,12 @@ def forgot_return(x, y, batch_size, rng):
 
 @pytest.mark.parametrize("fn", [good_minibatches, generator_minibatches])
 def test_minibatches_accepts_lists_and_generators(fn, capsys):
-    assert check_minibatches(fn) is None
-    assert capsys.readouterr().out.startswith("✓ minibatches")
+    passes(check_minibatches, fn, capsys, "minibatches")
 
 
 @pytest.mark.parametrize("fn", [stub_minibatches, stub_generator])
 def test_minibatches_stub_says_not_written_yet(fn):
-    with pytest.raises(CheckFailed, match="not written yet"):
-        check_minibatches(fn)
+    fails_with(check_minibatches, fn, "not written yet")
 
 
 @pytest.mark.parametrize("fn, message", [
@@ -91,22 +90,19 @@ def test_minibatches_stub_says_not_written_yet(fn):
     (forgot_return, "returned None"),
 ])
 def test_minibatches_names_the_mistake(fn, message):
-    with pytest.raises(CheckFailed, match=message) as info:
-        check_minibatches(fn)
-    assert str(info.value).startswith("✗ minibatches:")
+    assert fails_with(check_minibatches, fn, message).startswith("✗ minibatches:")
 
 
 def test_minibatches_catches_a_wrong_seed_use():
     """Ignoring the rng and always seeding 0 gives the same order for every seed."""
     def fixed_seed(x, y, batch_size, rng):
         return good_minibatches(x, y, batch_size, np.random.default_rng(0))
-    with pytest.raises(CheckFailed, match="different seeds gave the same order"):
-        check_minibatches(fixed_seed)
+    fails_with(check_minibatches, fixed_seed, "different seeds gave the same order")
 
 
 def test_minibatches_rejects_non_pairs():
-    with pytest.raises(CheckFailed, match=r"should be a pair \(xb, yb\)"):
-        check_minibatches(lambda x, y, b, rng: [x[i:i + b] for i in range(0, len(y), b)])
+    fails_with(check_minibatches, lambda x, y, b, rng: [x[i:i + b] for i in range(0, len(y), b)],
+               "should be a pair (xb, yb)")
 
 
 # ---------------------------------------------------------------------------- momentum
@@ -155,13 +151,11 @@ def wrong_scale(param, grad, velocity, lr, momentum):
 
 
 def test_momentum_passes_a_right_answer(capsys):
-    assert check_momentum_step(good_momentum) is None
-    assert capsys.readouterr().out.startswith("✓ momentum step")
+    passes(check_momentum_step, good_momentum, capsys, "momentum step")
 
 
 def test_momentum_stub_says_not_written_yet():
-    with pytest.raises(CheckFailed, match="not written yet"):
-        check_momentum_step(stub_momentum)
+    fails_with(check_momentum_step, stub_momentum, "not written yet")
 
 
 @pytest.mark.parametrize("fn, message", [
@@ -170,20 +164,16 @@ def test_momentum_stub_says_not_written_yet():
     (uphill, "uphill"),
     (old_velocity, "old velocity"),
     (mutates, "in place"),
-    (only_param, r"return the pair \(new_param, new_velocity\)"),
-    (wrong_scale, r"new_param is wrong at index"),
+    (only_param, "return the pair (new_param, new_velocity)"),
+    (wrong_scale, "new_param is wrong at index"),
 ])
 def test_momentum_names_the_mistake(fn, message):
-    with pytest.raises(CheckFailed, match=message) as info:
-        check_momentum_step(fn)
-    assert str(info.value).startswith("✗ momentum step:")
+    assert fails_with(check_momentum_step, fn, message).startswith("✗ momentum step:")
 
 
 def test_checks_reject_non_functions():
-    with pytest.raises(CheckFailed, match="expected a function"):
-        check_momentum_step(3)
-    with pytest.raises(CheckFailed, match="expected a function"):
-        check_minibatches(None)
+    fails_with(check_momentum_step, 3, "expected a function")
+    fails_with(check_minibatches, None, "expected a function")
 
 
 def test_minibatches_wants_the_smaller_batch_last():
@@ -193,32 +183,26 @@ def test_minibatches_wants_the_smaller_batch_last():
         starts = [0] + list(range(cut, len(y), batch_size)) if cut else range(0, len(y), batch_size)
         bounds = list(starts) + [len(y)]
         return [(x[order[a:b]], y[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
-    with pytest.raises(CheckFailed, match="comes last"):
-        check_minibatches(remainder_first)
+    fails_with(check_minibatches, remainder_first, "comes last")
 
 
 def test_momentum_names_a_swapped_pair():
     def swapped(param, grad, velocity, lr, momentum):
         new_velocity = momentum * velocity - lr * grad
         return new_velocity, param + new_velocity
-    with pytest.raises(CheckFailed, match=r"you returned \(new_velocity, new_param\)") as info:
-        check_momentum_step(swapped)
-    assert "step 1" in str(info.value)
+    fails_with(check_momentum_step, swapped, "you returned (new_velocity, new_param)", "step 1")
 
 
 def test_minibatches_with_replacement_points_to_permutation():
-    with pytest.raises(CheckFailed) as info:
-        check_minibatches(with_replacement)
-    message = str(info.value)
-    assert "rng.choice(N, N) draws with replacement by default" in message
-    assert "rng.permutation(N)" in message and "without replace=False" not in message
+    message = fails_with(check_minibatches, with_replacement, "rng.choice(N, N) draws with replacement by default",
+                         "rng.permutation(N)")
+    assert "without replace=False" not in message
 
 
 def test_a_crash_in_minibatches_names_the_case():
     def crashes(x, y, batch_size, rng):
         return [(x[:batch_size], y[:batch_size + 1][batch_size + 100])]
-    with pytest.raises(CheckFailed, match=r"IndexError \(N=10 examples, batch_size=4\)"):
-        check_minibatches(crashes)
+    fails_with(check_minibatches, crashes, "IndexError (N=10 examples, batch_size=4)")
 
 
 def test_minibatches_accepts_an_honest_shuffle_drawn_another_way(capsys):
@@ -228,5 +212,4 @@ def test_minibatches_accepts_an_honest_shuffle_drawn_another_way(capsys):
         order = np.argsort(rng.random(len(y)))
         return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in range(0, len(y), batch_size)]
 
-    assert check_minibatches(argsort_shuffle) is None
-    assert capsys.readouterr().out.startswith("✓ minibatches")
+    passes(check_minibatches, argsort_shuffle, capsys, "minibatches")

@@ -2,52 +2,33 @@
 
 The downloader is tested against a local HTTP server on 127.0.0.1 serving small files
 made here; an autouse fixture points the default mirrors at a closed loopback port and
-clears proxy variables, so no test can reach any other address.
+clears proxy variables, so no test can reach any other address (both from tests/servers.py).
 """
 
 import gzip
 import hashlib
-import http.server
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from servers import QuietHandler, closed_port, idx_bytes, keep_downloads_local, server_fixture
 
 from cnnlib import data, download
 from cnnlib.data import DATA_DIR_ENV, MNISTError, load_mnist, load_sample, mnist_dir, parse_idx, read_idx
 from cnnlib.download import download_file, fetch_mnist
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-
-
-def closed_port():
-    """A loopback port nobody listens on: connecting to it is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch):
     """Whatever a test does, a download can only go to a refused loopback port."""
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(download, "MNIST_MIRRORS", (f"http://127.0.0.1:{closed_port()}/mnist/",))
-
-
-def idx_bytes(array):
-    """Encode a uint8 array as IDX: magic 00 00 08 ndim, big-endian sizes, then the data."""
-    array = np.asarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    return header + array.tobytes()
+    keep_downloads_local(monkeypatch)
 
 
 def sha256(content):
@@ -337,7 +318,7 @@ def test_mnist_dir_resolution_order(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------- the downloader
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """/good/NAME serves a file; /missing/ 404s; /cut/ hangs up halfway; /stall/ waits."""
 
     def do_GET(self):
@@ -358,23 +339,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.wfile.write(body)
 
-    def log_message(self, *args):
-        pass
 
-
-@pytest.fixture
-def server():
-    """A local HTTP server on 127.0.0.1 (port 0); .files: name -> bytes; .requests: paths."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    httpd.files, httpd.requests = {}, []
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+server = server_fixture(Handler)     # a local HTTP server on 127.0.0.1: .files, .requests, .url
 
 
 @pytest.fixture

@@ -1,18 +1,16 @@
 """cnnlib.explore.analysis: saliency maps, layer outputs, the lesson-6 pictures (confusion
 matrix, filters, feature maps, saliency grid) and their explorers. Everything runs headless:
-buttons are clicked with ``.click()``, pictures are read back as PNG bytes.
-
-The helpers at the top (``decoded``, ``assert_like_a_plain_drawing``, ...) are also used by
-test_explore_training.py and test_explore_drawing.py."""
-import io
+buttons are clicked with ``.click()``, pictures are read back as PNG bytes."""
 import re
 
 import ipywidgets as widgets
 import numpy as np
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.font_manager import FontProperties
-from PIL import Image
+from explorer_helpers import (CONTROL_ROW_PX, MAX_WIDTH_PX, PNG_SIGNATURE, SCREEN_HEIGHT_PX, TITLE_PX,
+                              assert_fits_the_screen, assert_like_a_plain_drawing, assert_no_test_marker_visible,
+                              assert_redrawn_in_place, assert_same_picture, controls_px, png_size, walk)
 
 from cnnlib.data import load_mnist
 from cnnlib.explore.analysis import (SALIENCY_CMAP, ChannelPicture, ConfusionExplorer, ConfusionMatrixPicture,
@@ -24,91 +22,6 @@ from cnnlib.gradcheck import numerical_gradient, relative_error
 from cnnlib.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from cnnlib.model import Sequential, build_lenet, build_seed_net
 from cnnlib.train import to_input
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-#: The notebook area at 1366x768 with the file browser open is about 647 px tall; an
-#: explorer (title, controls, picture) must fit in about 640 px, and be at most 900 px wide.
-HEIGHT_BUDGET, WIDTH_BUDGET = 640, 900
-TITLE_PX, CONTROL_ROW_PX = 30, 40
-
-
-# ---------------------------------------------------------------------------- helpers (shared)
-
-def decoded(png):
-    """A PNG's pixels as an (H, W, 3) int array."""
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-
-
-def png_size(png):
-    """(width, height) in pixels."""
-    return Image.open(io.BytesIO(png)).size
-
-
-def plainly_drawn(fig):
-    """``fig`` drawn the ordinary matplotlib way (no kept background, every artist in its
-    z-order), as RGB pixels. It changes the figure (nothing is animated after): call it last."""
-    for artist in fig.findobj(lambda a: a.get_animated()):
-        artist.set_animated(False)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
-
-
-def assert_like_a_plain_drawing(explorer):
-    """What the explorer shows (kept background + animated artists) is what matplotlib draws
-    for the same figure, up to rounding in blending (a few units of 255)."""
-    shown = decoded(explorer.png)
-    plain = plainly_drawn(explorer.fig)
-    assert shown.shape == plain.shape
-    assert np.abs(shown - plain).max() <= 3, f"{(np.abs(shown - plain) > 3).sum()} pixels differ"
-
-
-def assert_redrawn_in_place(explorer, move, *, full_draws=None):
-    """Moving a control draws a new picture into the same figure object; ``full_draws``:
-    how many whole-figure draws the explorer has made after the move."""
-    fig, png, draws = explorer.fig, explorer.png, explorer.draw_count
-    move()
-    assert explorer.draw_count == draws + 1 and explorer.marker.value == f"drawn #{draws + 1}"
-    assert explorer.status.value == "", explorer.status.value
-    assert explorer.fig is fig, "the figure is built once and updated, not made again"
-    assert explorer.png != png
-    if full_draws is not None:
-        assert explorer.full_draw_count == full_draws
-
-
-def walk(widget):
-    """The widget and everything inside it."""
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from walk(child)
-
-
-def visible_texts(explorer):
-    """The text of every widget a learner can see (hidden ones left out, with what they hold)."""
-    def visit(widget):
-        if getattr(widget.layout, "display", None) == "none":
-            return
-        for name in ("value", "description"):
-            value = getattr(widget, name, None)
-            if isinstance(value, str):
-                yield value
-        for child in getattr(widget, "children", ()):
-            yield from visit(child)
-    return list(visit(explorer.widget))
-
-
-def assert_no_visible_marker(explorer):
-    assert explorer.marker.value.startswith("drawn #"), "the hook for browser tests is kept"
-    assert not [t for t in visible_texts(explorer) if "drawn #" in t]
-
-
-def assert_picture_fits(explorer, *, control_rows, beside_px=0):
-    """The picture is at most 900 px wide (with ``beside_px`` of controls beside it) and the
-    explorer (title, ``control_rows`` rows of controls, picture) within the height budget."""
-    width, height = png_size(explorer.png)
-    assert width + beside_px <= WIDTH_BUDGET, f"{width} px picture + {beside_px} px beside it"
-    total = TITLE_PX + control_rows * CONTROL_ROW_PX + height
-    assert total <= HEIGHT_BUDGET, f"about {total} px tall ({height} px picture)"
 
 
 # ---------------------------------------------------------------------------- data
@@ -191,7 +104,7 @@ def test_feature_map_explorer_layers_channels_and_maps(digits, lenet, close_afte
     fm = FeatureMapExplorer(lenet, images[:5], labels[:5])
     close_after(fm)
     assert fm.layer_indices == [0, 1, 2, 3, 4, 5]
-    assert fm.marker.value == "drawn #1" and fm.png.startswith(PNG_MAGIC)
+    assert fm.marker.value == "drawn #1" and fm.png.startswith(PNG_SIGNATURE)
     assert fm.channel_slider.max == 7                       # Conv2d(1→8)
 
     fm.layer_menu.value = 3                                 # Conv2d(8→16)
@@ -202,7 +115,7 @@ def test_feature_map_explorer_layers_channels_and_maps(digits, lenet, close_afte
     fm.show_all.value = True
     fm.image_slider.value = 4
     assert fm.marker.value == f"drawn #{fm.draw_count}" and fm.status.value == ""
-    assert fm.png.startswith(PNG_MAGIC)
+    assert fm.png.startswith(PNG_SIGNATURE)
 
     # The explorer shows the layers' own outputs for that image.
     x = to_input(images[4:5])
@@ -271,15 +184,15 @@ def test_feature_map_explorer_grid_frames_the_channel(digits, lenet, close_after
 def test_feature_map_explorer_fits_the_screen_and_hides_its_marker(digits, lenet, close_after):
     fm = FeatureMapExplorer(lenet, digits[0][:5], digits[1][:5])
     close_after(fm)
-    assert_no_visible_marker(fm)
+    assert_no_test_marker_visible(fm)
     # Menu labels whole: short, and the menu as wide as its longest label.
     assert all(len(label) <= 28 for label, _ in fm.layer_menu.options)
     assert fm.layer_menu.layout.width in (None, "", "max-content", "auto")
-    assert png_size(fm.png)[0] <= WIDTH_BUDGET
+    assert png_size(fm.png)[0] <= MAX_WIDTH_PX
     for layer in (0, 3):                                   # 8 and 16 channels in the grid
         fm.layer_menu.value = layer
         fm.show_all.value = True
-        assert_picture_fits(fm, control_rows=2)            # four controls wrap onto two rows
+        assert_fits_the_screen(fm, controls_px(2))     # four controls wrap onto two rows
         fm.show_all.value = False
 
 
@@ -298,7 +211,7 @@ def test_confusion_explorer_counts_and_clicks(digits, close_after):
     assert [[b.description for b in row] for row in ce.buttons] == expected.astype(str).tolist()
     off = expected * (1 - np.eye(10, dtype=int))
     assert ce.cm[ce.selected] == off.max() and ce.selected[0] != ce.selected[1]
-    assert ce.marker.value == "drawn #1" and ce.png.startswith(PNG_MAGIC)
+    assert ce.marker.value == "drawn #1" and ce.png.startswith(PNG_SIGNATURE)
 
     t, p = map(int, np.argwhere(off)[-1])                  # another cell with mistakes in it
     ce.buttons[t][p].click()
@@ -375,7 +288,7 @@ def test_confusion_explorer_fits_beside_its_matrix(digits, close_after):
     images, labels = digits
     ce = ConfusionExplorer(build_seed_net(rng=0).astype(np.float32), images, labels, max_shown=8)
     close_after(ce)
-    assert_no_visible_marker(ce)
+    assert_no_test_marker_visible(ce)
     # The matrix (a column of buttons and the toggle) and the picture share one row.
     row = next(w for w in ce.widget.children if ce.image in getattr(w, "children", ()))
     assert ce.grid in list(walk(row)) and ce.explain in list(walk(row))
@@ -383,8 +296,8 @@ def test_confusion_explorer_fits_beside_its_matrix(digits, close_after):
     matrix_px = ce.LABEL_PX + K * (ce.CELL_PX + 2)
     matrix_height = (K + 1) * 28 + CONTROL_ROW_PX
     width, height = png_size(ce.png)
-    assert matrix_px + width <= WIDTH_BUDGET, f"{matrix_px} px of matrix + {width} px of picture"
-    assert TITLE_PX + max(matrix_height, height) <= HEIGHT_BUDGET
+    assert matrix_px + width <= MAX_WIDTH_PX, f"{matrix_px} px of matrix + {width} px of picture"
+    assert TITLE_PX + max(matrix_height, height) <= SCREEN_HEIGHT_PX
 
 
 def title_overlaps(picture):
@@ -517,17 +430,6 @@ def test_plot_feature_maps_and_saliency_grid():
         plot_saliency_grid(np.zeros((3, 8, 8)), np.ones((2, 8, 8)))
 
 
-def artists_and_values(fig):
-    """What a figure draws, in a comparable form: each image's data and colour limits, each
-    visible text, each line's data."""
-    return ([(np.nan_to_num(np.ma.filled(im.get_array().astype(float), np.nan), nan=1e300).tolist(), im.get_clim(),
-              im.get_cmap().name)
-             for im in fig.findobj(lambda a: hasattr(a, "get_array") and hasattr(a, "get_clim")
-                                   and type(a).__name__ == "AxesImage")],
-            [t.get_text() for t in fig.findobj(lambda a: type(a).__name__ == "Text") if t.get_visible()],
-            [np.asarray(line.get_xydata()).tolist() for line in fig.findobj(lambda a: type(a).__name__ == "Line2D")])
-
-
 @pytest.mark.parametrize("make", [
     lambda live: ConfusionMatrixPicture(np.array([[5, 1], [0, 7]]), title="cm", live=live),
     lambda live: FiltersPicture(np.random.default_rng(1).normal(size=(4, 3, 3, 3)), title="w", live=live),
@@ -544,12 +446,9 @@ def test_one_code_path_static_and_live_draw_the_same(make):
     static, live = make(False), make(True)
     assert not static.live and live.live
     assert static.fig.get_size_inches().tolist() == live.fig.get_size_inches().tolist()
-    s, l = artists_and_values(static.fig), artists_and_values(live.fig)
-    assert s == l
-    assert s[0], "the picture shows images"
-    assert not static.fig.findobj(lambda a: a.get_animated()), "a static picture animates nothing"
-    assert live.fig.findobj(lambda a: a.get_animated())
-    assert live.png().startswith(PNG_MAGIC)
+    assert_same_picture(static.fig, live.fig)                # the same artists; live ones animated
+    assert static.fig.findobj(lambda a: type(a).__name__ == "AxesImage"), "the picture shows images"
+    assert live.png().startswith(PNG_SIGNATURE)
 
 
 def test_pictures_update_in_place_and_check_their_input(rng):

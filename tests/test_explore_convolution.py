@@ -4,8 +4,8 @@ with a clear message."""
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from explore_checks import (assert_fits_the_screen, assert_like_a_plain_drawing, assert_no_test_marker_visible,
-                            assert_redrawn_in_place, assert_same_picture, drawn, CONTROL_ROW_PX, TITLE_PX)
+from explorer_helpers import (CONTROL_ROW_PX, TITLE_PX, assert_fits_the_screen, assert_like_a_plain_drawing,
+                              assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture, drawn)
 
 from cnnlib import ops
 from cnnlib.explore.convolution import (KERNEL_PRESETS, ConvGeometryExplorer, ConvGeometryPicture, ConvolutionPicture,
@@ -101,11 +101,11 @@ def test_filter_explorer_rejects_bad_input(digits, close_after):
 def test_filter_explorer_updates_its_figure_in_place(digits, close_after):
     ex = FilterExplorer(digits)
     close_after(ex)
-    assert_redrawn_in_place(ex, lambda: ex.kernel_boxes[0].__setattr__("value", 5.0), expect_full_draws=1)
+    assert_redrawn_in_place(ex, lambda: ex.kernel_boxes[0].__setattr__("value", 5.0), full_draws=1)
     np.testing.assert_allclose(ex.feature_map, reference_conv(digits[0] / 255, ex.kernel))
     kernel_texts = [t.get_text() for t in ex.fig.axes[1].texts]
     assert kernel_texts[0] == "5" and ex.fig.axes[1].get_title() == "kernel: custom"
-    assert_redrawn_in_place(ex, lambda: ex.preset.__setattr__("value", "blur"), expect_full_draws=1)
+    assert_redrawn_in_place(ex, lambda: ex.preset.__setattr__("value", "blur"), full_draws=1)
     assert_redrawn_in_place(ex, lambda: ex.digit.__setattr__("value", 2))     # a new input: drawn whole
     assert ex.fig.axes[0].get_title() == "input #2"
     np.testing.assert_allclose(ex.fig.axes[0].images[0].get_array(), digits[2] / 255)
@@ -186,7 +186,7 @@ def test_stepper_redraws_only_what_moves(rng, close_after):
     st = SlidingWindowStepper(image, np.ones((2, 3)))
     close_after(st)
     for step in (1, 2, 9):
-        assert_redrawn_in_place(st, lambda: st.step.__setattr__("value", step), expect_full_draws=1)
+        assert_redrawn_in_place(st, lambda: st.step.__setattr__("value", step), full_draws=1)
     assert st.fig.axes[2].get_title() == f"output 5x5: out[1, 4] = {st.value:.3g}"
     shown = [t.get_text() for t in st.fig.axes[2].texts if t.get_visible()]
     assert len(shown) == 10                          # steps 0..9 are filled in
@@ -259,14 +259,14 @@ def test_geometry_explorer_rejects_bad_arguments():
 def test_geometry_explorer_updates_in_place(close_after):
     ex = ConvGeometryExplorer(size=7, kernel_size=3, padding=1, stride=2)
     close_after(ex)
-    assert_redrawn_in_place(ex, lambda: ex.kernel_size.__setattr__("value", 6), expect_full_draws=1)
+    assert_redrawn_in_place(ex, lambda: ex.kernel_size.__setattr__("value", 6), full_draws=1)
     assert ex.output_size == 2 and ex.fig.axes[1].get_title().startswith("output 2x2")
     assert_redrawn_in_place(ex, lambda: ex.size.__setattr__("value", 2))   # 2 + 2 < 6: does not fit
     assert ex.output_size is None and ex.fig.axes[1].get_title() == "no output"
     assert ex.full_draw_count == 2, "the legend changed: drawn whole once"
     assert_redrawn_in_place(ex, lambda: ex.size.__setattr__("value", 9))
     assert ex.fig.axes[1].get_title().startswith("output 3x3")
-    assert_redrawn_in_place(ex, lambda: ex.stride.__setattr__("value", 1), expect_full_draws=3)
+    assert_redrawn_in_place(ex, lambda: ex.stride.__setattr__("value", 1), full_draws=3)
     assert_like_a_plain_drawing(ex)
 
 

@@ -3,14 +3,14 @@
 import ipywidgets as widgets
 import numpy as np
 import pytest
+from explorer_helpers import (assert_fits_the_screen, assert_like_a_plain_drawing, assert_no_test_marker_visible,
+                              assert_same_picture, controls_px, walk)
 
 from cnnlib.explore.drawing import DigitPicture, DrawDigit
 from cnnlib.explore.preprocess import center_of_mass, draw_stroke, preprocess_digit
 from cnnlib.layers import Conv2d, Flatten, Linear
 from cnnlib.losses import softmax
 from cnnlib.model import Sequential, build_lenet, build_seed_net
-from test_explore_analysis import (WIDTH_BUDGET, artists_and_values, assert_like_a_plain_drawing,
-                                   assert_no_visible_marker, assert_picture_fits, png_size, walk)
 
 SEVEN = [[(60, 50), (220, 50)], [(220, 50), (180, 130), (130, 240)]]
 
@@ -198,13 +198,12 @@ def test_strokes_and_clear_update_one_picture(widget):
 
 def test_fits_the_screen_and_gives_the_prediction_a_line(widget):
     widget.draw_stroke(SEVEN[0])
-    assert_no_visible_marker(widget)
+    assert_no_test_marker_visible(widget)
     # The canvas and the picture side by side, within 900 px; the prediction on the line
     # above them, beside the Clear button (not in a narrow column under the canvas).
     row = next(w for w in widget.widget.children if widget.image in getattr(w, "children", ()))
     assert widget.canvas in row.children
-    assert png_size(widget.png)[0] + widget.canvas_size <= WIDTH_BUDGET
-    assert_picture_fits(widget, control_rows=1)
+    assert_fits_the_screen(widget, controls_px(1), beside_px=widget.canvas_size)
     line = next(w for w in widget.widget.children if widget.prediction in getattr(w, "children", ()))
     assert widget.clear_button in line.children and widget.canvas not in list(walk(line))
     assert widget.prediction.layout.width in (None, "")
@@ -215,7 +214,7 @@ def test_digit_picture_one_code_path_and_checks(rng):
     digit, probs, maps = rng.random((28, 28)), rng.dirichlet(np.ones(10)), rng.normal(size=(8, 24, 24))
     static = DigitPicture(digit, probs, maps, maps_title="maps")
     live = DigitPicture(digit, probs, maps, maps_title="maps", live=True)
-    assert artists_and_values(static.fig) == artists_and_values(live.fig)
+    assert_same_picture(static.fig, live.fig)
     assert [b.get_height() for b in static.bars] == [b.get_height() for b in live.bars]
     empty = DigitPicture(n_maps=20, map_shape=(5, 5))                 # nothing drawn yet: 16 empty maps
     assert len(empty.maps.images) == 16 and not any(b.get_height() for b in empty.bars)

@@ -7,9 +7,9 @@ against cnnlib's own functions computed here independently (naive ops, numerical
 """
 import numpy as np
 import pytest
-from explore_checks import (CONTROL_ROW_PX, TITLE_PX, assert_fits_the_screen, assert_like_a_plain_drawing,
-                            assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture)
-from test_explore_softmax import assert_drawn, assert_same_pixels
+from explorer_helpers import (CONTROL_ROW_PX, TITLE_PX, assert_drawn, assert_fits_the_screen,
+                              assert_like_a_plain_drawing, assert_no_test_marker_visible, assert_redrawn_in_place,
+                              assert_same_picture, assert_same_pixels)
 
 from cnnlib import ops
 from cnnlib.explore.gradients import (BackwardStepper, BackwardStepPicture, EpsSweepPicture, GradCheckExplorer,
@@ -227,7 +227,7 @@ def test_gradcheck_explorer_moving_eps_redraws_only_the_marks(close_after):
     close_after(explorer)
     sweep_ax = explorer.picture.sweep.ax
     curve = sweep_ax.lines[0].get_ydata().copy()
-    assert_redrawn_in_place(explorer, lambda: setattr(explorer.eps_slider, "value", 1e-3), expect_full_draws=1)
+    assert_redrawn_in_place(explorer, lambda: setattr(explorer.eps_slider, "value", 1e-3), full_draws=1)
     np.testing.assert_array_equal(sweep_ax.lines[0].get_ydata(), curve)          # same entry, same curve
     table = explorer.picture.table.get_text()
     assert table.startswith("eps = 1e-03")
@@ -237,7 +237,7 @@ def test_gradcheck_explorer_moving_eps_redraws_only_the_marks(close_after):
     assert dots["float64"].get_ydata()[0] == pytest.approx(max(explorer.error64, EpsSweepPicture.FLOOR))
     assert dots["float32"].get_ydata()[0] == pytest.approx(max(explorer.error32, EpsSweepPicture.FLOOR))
     # another entry: new curves and title, still without redrawing the whole figure
-    assert_redrawn_in_place(explorer, lambda: setattr(explorer.index_slider, "value", 0), expect_full_draws=1)
+    assert_redrawn_in_place(explorer, lambda: setattr(explorer.index_slider, "value", 0), full_draws=1)
     assert not np.array_equal(sweep_ax.lines[0].get_ydata(), curve)
     assert sweep_ax.get_title() == "layer 0, w[0, 0, 0, 0]: error vs eps"
     assert_like_a_plain_drawing(explorer)
@@ -363,7 +363,7 @@ def test_backward_stepper_updates_in_place(kind, close_after):
         stepper = BackwardStepper(X, np.arange(1.0, 10.0).reshape(3, 3), pool_size=2)
     close_after(stepper)
     for step in (1, 2, stepper.step_slider.max):
-        assert_redrawn_in_place(stepper, lambda: setattr(stepper.step_slider, "value", step), expect_full_draws=1)
+        assert_redrawn_in_place(stepper, lambda: setattr(stepper.step_slider, "value", step), full_draws=1)
     step_ax, total_ax = stepper.fig.axes[2:]
     np.testing.assert_allclose(total_ax.images[0].get_array(), stepper.dx)          # the last step: all of dx
     # Numbers only in the window this step wrote to (each costs about 1 ms a frame); the

@@ -4,9 +4,9 @@ the figure is updated in place and fits a laptop screen."""
 import matplotlib.colors as mcolors
 import numpy as np
 import pytest
-from explore_checks import (CONTROL_ROW_PX, TITLE_PX, assert_fits_the_screen, assert_like_a_plain_drawing,
-                            assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture, decoded,
-                            drawn)
+from explorer_helpers import (CONTROL_ROW_PX, TITLE_PX, assert_fits_the_screen, assert_like_a_plain_drawing,
+                              assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture, decoded,
+                              drawn)
 
 from cnnlib import ops
 from cnnlib.explore.pooling import PoolingExplorer, PoolingPicture, plot_pooling, pool_map
@@ -171,14 +171,14 @@ def test_non_negative_maps_are_bright_where_large():
 def test_pooling_explorer_updates_in_place(rng, close_after):
     ex = PoolingExplorer(rng.integers(0, 10, size=(8, 10)).astype(float))
     close_after(ex)
-    assert_redrawn_in_place(ex, lambda: ex.kernel_size.__setattr__("value", 3), expect_full_draws=1)
+    assert_redrawn_in_place(ex, lambda: ex.kernel_size.__setattr__("value", 3), full_draws=1)
     assert ex.fig.axes[1].images[0].get_array().shape == ex.output.shape == (3, 4)   # stride 2
-    assert_redrawn_in_place(ex, lambda: ex.stride.__setattr__("value", 1), expect_full_draws=1)
+    assert_redrawn_in_place(ex, lambda: ex.stride.__setattr__("value", 1), full_draws=1)
     np.testing.assert_allclose(ex.fig.axes[1].images[0].get_array(), ex.output)
     assert ex.output.shape == (6, 8)
     assert [t.get_text() for t in ex.fig.axes[1].texts] == [f"{v:.3g}" for v in ex.output.ravel()]
-    assert_redrawn_in_place(ex, lambda: ex.kernel_size.__setattr__("value", 1), expect_full_draws=1)
-    assert_redrawn_in_place(ex, lambda: ex.mode.__setattr__("value", "average"), expect_full_draws=1)
+    assert_redrawn_in_place(ex, lambda: ex.kernel_size.__setattr__("value", 1), full_draws=1)
+    assert_redrawn_in_place(ex, lambda: ex.mode.__setattr__("value", "average"), full_draws=1)
     assert_like_a_plain_drawing(ex)
 
 

@@ -5,7 +5,7 @@ Each explorer is built from small data, its controls are changed as a learner wo
 check the hidden draw marker, that a new PNG was drawn, and the numbers the picture shows
 against cnnlib's own functions computed here independently. The checks shared by every
 explorer (in place, one code path, nothing for tests visible, fits a laptop) are in
-tests/explore_checks.py.
+tests/explorer_helpers.py.
 """
 import math
 import warnings
@@ -13,9 +13,9 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from explore_checks import (CONTROL_ROW_PX, TITLE_PX, assert_fits_the_screen, assert_like_a_plain_drawing,
-                            assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture, decoded,
-                            drawn, plainly_drawn)
+from explorer_helpers import (assert_drawn, assert_fits_the_screen, assert_like_a_plain_drawing,
+                              assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture,
+                              assert_same_pixels, controls_px, decoded)
 
 from cnnlib.explore.softmax import (ProbabilitiesPicture, SoftmaxExplorer, StabilityLab, StabilityPicture,
                                     naive_softmax, plot_probabilities, plot_softmax_stability, probability_text)
@@ -23,22 +23,6 @@ from cnnlib.losses import log_softmax, softmax
 
 #: Sliders are 340 px wide: two share a row of a 900 px notebook column.
 SLIDERS_PER_ROW = 2
-
-
-def assert_drawn(explorer, count):
-    assert explorer.draw_count == count
-    drawn(explorer)
-
-
-def assert_same_pixels(static_fig, live_picture):
-    """The live picture's PNG is the static figure drawn plainly (up to blending rounding)."""
-    shown, plain = decoded(live_picture.png()), plainly_drawn(static_fig)
-    assert shown.shape == plain.shape
-    assert np.abs(shown - plain).max() <= 3, f"{(np.abs(shown - plain) > 3).sum()} pixels differ"
-
-
-def controls_px(n_rows):
-    return TITLE_PX + n_rows * CONTROL_ROW_PX
 
 
 def pixel_at(png, ax, x_data, y_data, lift_px=0):
@@ -252,7 +236,7 @@ def test_softmax_explorer_moves_its_bars_in_place(close_after):
     close_after(explorer)
     for value in (-3.0, 4.0, 0.5):
         assert_redrawn_in_place(explorer, lambda: setattr(explorer.logit_sliders[0], "value", value),
-                                expect_full_draws=1)
+                                full_draws=1)
     ax = explorer.fig.axes[0]
     np.testing.assert_allclose([bar.get_height() for bar in explorer.picture.bars], explorer.probs)
     assert [t.get_text() for t in explorer.picture.labels] == [f"{p:.3f}" for p in explorer.probs]
@@ -316,11 +300,11 @@ def test_stability_lab_updates_in_place(close_after):
     close_after(lab)
     # Below the overflow only animated artists change: no full redraw.
     for value in (0.5, 1.0, 1.5):
-        assert_redrawn_in_place(lab, lambda: setattr(lab.scale_slider, "value", value), expect_full_draws=1)
+        assert_redrawn_in_place(lab, lambda: setattr(lab.scale_slider, "value", value), full_draws=1)
     naive_ax = lab.fig.axes[0]
     assert [t.get_text() for t in lab.picture.logit_labels[0]] == ["z0\n63.2456", "z1\n94.8683", "z2\n-31.6228"]
     # The verdict in the title changes once: one full redraw.
-    assert_redrawn_in_place(lab, lambda: setattr(lab.scale_slider, "value", 3.0), expect_full_draws=2)
+    assert_redrawn_in_place(lab, lambda: setattr(lab.scale_slider, "value", 3.0), full_draws=2)
     assert naive_ax.get_title().endswith("2 of 3 values not finite")
     hatched = [bar for bar in naive_ax.patches if bar.get_visible() and bar.get_hatch()]
     assert len(hatched) == 2                                       # the two nan bars

@@ -6,13 +6,14 @@ import time
 import numpy as np
 import pytest
 
+from explorer_helpers import (PNG_SIGNATURE, assert_fits_the_screen, assert_like_a_plain_drawing,
+                              assert_no_test_marker_visible, assert_same_picture, controls_px, visible_texts)
+
 from cnnlib.explore.training import CurvesPicture, TrainingDashboard, plot_curves, trailing_mean
 from cnnlib.layers import Flatten, Linear
 from cnnlib.model import Sequential
 from cnnlib.optim import SGD
 from cnnlib.train import Trainer
-from test_explore_analysis import (PNG_MAGIC, artists_and_values, assert_like_a_plain_drawing,
-                                   assert_no_visible_marker, assert_picture_fits, visible_texts)
 
 
 def toy_data(n=40, seed=0):
@@ -57,7 +58,7 @@ def assert_same_history(got, expected):
 
 def test_dashboard_run_trains_the_plan_and_matches_fit(close_after):
     dash = make_dashboard(close_after, redraw_every=4)
-    assert dash.state == "ready" and dash.draw_count == 1 and dash.png.startswith(PNG_MAGIC)
+    assert dash.state == "ready" and dash.draw_count == 1 and dash.png.startswith(PNG_SIGNATURE)
     assert dash.info in dash.widget.children, "the running numbers have a line of their own"
     assert dash.progress.max == 3 * 5 and dash.progress.value == 0
     history = dash.run()
@@ -82,7 +83,7 @@ def test_dashboard_run_hides_its_buttons_and_says_why(close_after):
     assert all(b.layout.display == "none" for b in buttons)
     shown = " ".join(visible_texts(dash))
     assert dash.RUN_NOTE in shown and "Start" not in shown.replace(dash.RUN_NOTE, "")
-    assert_no_visible_marker(dash)
+    assert_no_test_marker_visible(dash)
 
 
 def test_dashboard_pause_stops_steps_and_resume_continues(close_after):
@@ -140,7 +141,7 @@ def test_dashboard_draws_from_its_thread(close_after):
     assert dash.join(timeout=60) and dash.state == "done"
     # 16 redraws every 25 steps and 2 at the epochs' ends (steps 200 and 400 are both)
     assert dash.draw_count == 1 + 400 // 25 and dash.status.value == ""
-    assert dash.png != png and dash.png.startswith(PNG_MAGIC)
+    assert dash.png != png and dash.png.startswith(PNG_SIGNATURE)
     assert len(dash.picture.lines["loss batches"].get_xdata()) == 400
 
 
@@ -185,7 +186,7 @@ def test_dashboard_extends_its_curves_in_place(close_after):
     np.testing.assert_allclose(acc_ax.lines[-1].get_ydata(), dash.history["val_acc"])
     assert acc_ax.get_legend() is not None and loss_ax.get_xlim() == (0.0, 3.0)
     assert loss_ax.get_ylim()[1] >= max(dash.step_log["loss"]) and acc_ax.get_ylim()[1] >= 1.0
-    assert_picture_fits(dash, control_rows=2)                  # buttons and progress, then the numbers
+    assert_fits_the_screen(dash, controls_px(2))       # buttons and progress, then the numbers
     assert_like_a_plain_drawing(dash)
 
 
@@ -247,7 +248,7 @@ def test_one_code_path_static_and_live_curves_are_the_same():
     steps = {"t": [0.5, 1.0, 1.5, 2.0], "loss": [2.0, 1.0, 0.7, 0.5], "acc": [0.1, 0.5, 0.7, 0.8]}
     static = CurvesPicture(history, steps=steps)
     live = CurvesPicture(history, steps=steps, live=True)
-    assert artists_and_values(static.fig) == artists_and_values(live.fig)
+    assert_same_picture(static.fig, live.fig)
     assert [ax.get_xlim() for ax in static.axes] == [ax.get_xlim() for ax in live.axes]
     assert all(line.get_animated() for line in live.lines.values())
     assert not any(line.get_animated() for line in static.lines.values())

@@ -7,19 +7,18 @@ Every server here is a local one on 127.0.0.1, and every test is bounded in time
 """
 import gzip
 import hashlib
-import http.server
 import os
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from servers import QuietHandler, idx_bytes, keep_downloads_local, server_fixture
 
 from cnnlib import data, download
 from cnnlib.data import MNIST_SIZES, MNISTError, load_mnist
@@ -27,30 +26,15 @@ from cnnlib.download import DOWNLOAD_TIMEOUT_ENV, download_file, fetch_mnist, re
 
 from conftest import ROOT
 
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-
-
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch):
-    """No proxy, and the default mirrors point at a refused loopback port."""
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv(DOWNLOAD_TIMEOUT_ENV, raising=False)
-    monkeypatch.setattr(download, "MNIST_MIRRORS", (f"http://127.0.0.1:{closed_port()}/mnist/",))
+    """No proxy, no timeout from the environment, and the default mirrors point at a refused
+    loopback port."""
+    keep_downloads_local(monkeypatch)
 
 
-def idx_bytes(array):
-    array = np.asarray(array, dtype=np.uint8)
-    return bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape) + array.tobytes()
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """/good/ serves the file; /trickle/ one byte every 0.2 s; /endless/ zeros without end;
     /liar/ announces a terabyte; /late/ waits 1.5 s before the body."""
 
@@ -85,23 +69,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif route == "good":
             self.wfile.write(body)
 
-    def log_message(self, *args):
-        pass
 
-
-@pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    httpd.files, httpd.requests, httpd.closing = {}, [], threading.Event()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.closing.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+server = server_fixture(Handler)     # a local HTTP server on 127.0.0.1: .files, .requests, .closing, .url
 
 
 @pytest.fixture
