@@ -742,6 +742,11 @@ class SaliencyGridPicture(Picture):
 
 # ---------------------------------------------------------------------------- confusion explorer
 
+# Okabe-Ito blue and vermillion: right and wrong stay apart for colour-blind readers too
+# (a green/red pair does not).
+RIGHT_COLOUR, WRONG_COLOUR = "#0072B2", "#D55E00"
+
+
 def _blend(hex_color, strength):
     """Mix white with ``hex_color``: strength 0 -> white, 1 -> the colour."""
     rgb = np.array([int(hex_color[k:k + 2], 16) for k in (1, 3, 5)], dtype=float)
@@ -814,7 +819,7 @@ class ConfusionExplorer(Explorer):
                 n = int(self.cm[i, j])
                 strength = math.sqrt(n / (diag_max if i == j else off_max))
                 b = widgets.Button(description=str(n), layout=cell(), tooltip=f"true {i}, predicted {j}: {n}")
-                b.style.button_color = _blend("#2e9e44" if i == j else "#d62728", strength) if n else "#f5f5f5"
+                b.style.button_color = _blend(RIGHT_COLOUR if i == j else WRONG_COLOUR, strength) if n else "#f5f5f5"
                 b.style.text_color = "white" if strength > 0.6 else "black"
                 b.on_click(lambda _b, i=i, j=j: self.select(i, j))
                 row.append(b)
