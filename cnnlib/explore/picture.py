@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from PIL import Image as PILImage
 
 __all__ = ["DPI", "FONT_SIZE", "Picture", "new_figure", "figure_to_png", "animate", "set_text", "set_image",
@@ -113,7 +114,17 @@ class Picture:
             # List the animated artists before drawing: asking an axis without ticks for its
             # children makes ticks, which marks the figure stale; the drawing then clears that.
             self._animated = sorted(fig.findobj(lambda a: a.get_animated()), key=lambda a: a.get_zorder())
-            canvas.draw()                                           # animated artists are left out
+            # matplotlib leaves animated artists out of a normal draw, except (before 3.11)
+            # animated images of an axes, which would stay in the background after they are
+            # hidden or moved: those we hide while the background is drawn.
+            shown = [a for a in self._animated if isinstance(a, AxesImage) and a.get_visible()]
+            for artist in shown:
+                artist.set_visible(False)
+            try:
+                canvas.draw()
+            finally:
+                for artist in shown:
+                    artist.set_visible(True)
             self._background = canvas.copy_from_bbox(fig.bbox)
             self.full_draws += 1
         else:
