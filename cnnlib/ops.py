@@ -33,8 +33,9 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- checks and geometry
 
-def check_int(name, value, low=0):
-    """``value`` as an ``int``, if it is an integer (not a bool) of at least ``low``.
+def check_int(name, value, low=0, high=None):
+    """``value`` as an ``int``, if it is an integer (not a bool) of at least ``low`` (and at
+    most ``high``, when given).
 
     Every integer argument in cnnlib (sizes, strides, counts) goes through here, so the
     rule and the message are the same everywhere.
@@ -52,9 +53,15 @@ def check_int(name, value, low=0):
     Traceback (most recent call last):
     ...
     ValueError: stride must be an integer >= 1, got 2.0
+    >>> check_int("class_index", 10, 0, 9)
+    Traceback (most recent call last):
+    ...
+    ValueError: class_index must be an integer in [0, 9], got 10
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low \
+            or (high is not None and value > high):
+        rule = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {rule}, got {value!r}")
     return int(value)
 
 

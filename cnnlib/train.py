@@ -28,6 +28,7 @@ import numpy as np
 
 from cnnlib.init import as_rng
 from cnnlib.losses import SoftmaxCrossEntropy
+from cnnlib.ops import check_int
 
 __all__ = ["to_input", "iterate_minibatches", "accuracy", "Trainer", "TrainingDiverged",
            "cosine_schedule", "step_schedule", "format_epoch", "progress_bar", "write_line"]
@@ -182,10 +183,7 @@ def _check_pair(owner, x, y):
 
 
 def _check_batch_size(owner, batch_size):
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"{owner}: batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
+    return check_int(f"{owner}: batch_size", batch_size, 1)
 
 
 def iterate_minibatches(x, y, batch_size, rng=None, shuffle=True):
@@ -505,8 +503,7 @@ class Trainer:
         the history of the epochs completed.
         """
         x, y = _check_pair("Trainer.fit", x, y)
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise ValueError(f"Trainer.fit: epochs must be a positive integer, got {epochs!r}")
+        epochs = check_int("Trainer.fit: epochs", epochs, 1)
         batch_size = _check_batch_size("Trainer.fit", batch_size)
         if (x_val is None) != (y_val is None):
             raise ValueError("Trainer.fit: pass both x_val and y_val, or neither")

@@ -199,7 +199,7 @@ def test_sliding_window_picture_rejects_bad_input():
     with pytest.raises(ValueError, match=r"SlidingWindowPicture: image must be a non-empty 2-D array .* \(4,\)"):
         SlidingWindowPicture(np.zeros(4), np.ones((1, 1)), 0)
     pic = SlidingWindowPicture(np.zeros((3, 3)), np.ones((2, 2)), 0, live=True)
-    with pytest.raises(ValueError, match=r"step must be an integer in \[0, 3\] \(the 2x2 output positions\), got 4"):
+    with pytest.raises(ValueError, match=r"\(2x2 output positions\): step must be an integer in \[0, 3\], got 4"):
         pic.update(4)
 
 

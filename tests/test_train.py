@@ -88,7 +88,7 @@ def test_minibatches_seeded_and_unshuffled():
 def test_minibatches_errors():
     with pytest.raises(ValueError, match="x has 5 examples .* y has 4 labels"):
         next(iterate_minibatches(np.zeros((5, 2)), np.zeros(4, dtype=int), 2))
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         next(iterate_minibatches(np.zeros((5, 2)), np.zeros(5, dtype=int), 0))
     with pytest.raises(ValueError, match="labels of shape"):
         next(iterate_minibatches(np.zeros((5, 2)), np.zeros((5, 1), dtype=int), 2))
@@ -211,9 +211,9 @@ def test_fit_errors(sample):
     (x_train, y_train), _ = sample
     x, y = to_input(x_train[:10]), y_train[:10]
     trainer = _seed_trainer()
-    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
         trainer.fit(x, y, epochs=0, progress=False)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         trainer.fit(x, y, epochs=1, batch_size=0, progress=False)
     with pytest.raises(ValueError, match="x has 10 examples .* y has 9 labels"):
         trainer.fit(x, y[:9], epochs=1, progress=False)

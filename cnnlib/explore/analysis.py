@@ -118,9 +118,7 @@ def saliency_map(model, image, class_index):
                          f"{np.shape(image)} and dtype {np.asarray(image).dtype}")
     logits = model.forward(x[None].astype(model_dtype(model), copy=False))   # (1, K)
     K = logits.shape[1]
-    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
-            or not 0 <= class_index < K:
-        raise ValueError(f"saliency_map: class_index must be an integer in [0, {K}), got {class_index!r}")
+    class_index = check_int("saliency_map: class_index", class_index, 0, K - 1)
     dout = np.zeros_like(logits)
     dout[0, class_index] = 1.0
     dx = model.backward(dout, input_grad=True)   # (1, C, H, W)

@@ -67,9 +67,7 @@ def _conv_single(image, kernel, *, stride=1, padding=0):
 
 
 def _positive_int(owner, name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return ops.check_int(f"{owner}: {name}", value, low)
 
 
 def _image_colours(image):
@@ -251,10 +249,9 @@ class SlidingWindowPicture(Picture):
         """Show step ``step`` (0 to ``H_out*W_out - 1``, row by row)."""
         image, kernel, s = self.image, self.kernel, self.stride
         (KH, KW), H_out, W_out = kernel.shape, self.H_out, self.W_out
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= step < H_out * W_out:
-            raise ValueError(f"SlidingWindowPicture: step must be an integer in [0, {H_out * W_out - 1}] "
-                             f"(the {H_out}x{W_out} output positions), got {step!r}")
-        i, j = self.position = divmod(int(step), W_out)
+        step = ops.check_int(f"SlidingWindowPicture ({H_out}x{W_out} output positions): step", step, 0,
+                         H_out * W_out - 1)
+        i, j = self.position = divmod(step, W_out)
         self.window = image[i * s:i * s + KH, j * s:j * s + KW]                          # (KH, KW)
         self.products = self.window * kernel                                             # (KH, KW)
         self.output = np.full((H_out, W_out), np.nan)

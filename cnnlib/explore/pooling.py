@@ -90,8 +90,8 @@ def pool_map(x, kernel_size=2, stride=None, mode="max"):
 
 def _check_window(owner, shape, kernel_size, stride, mode):
     for name, value in (("kernel_size", kernel_size), ("stride", stride)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-            raise ValueError(f"{owner}: {name} must be an integer >= 1, got {value!r}")
+        if value is not None:
+            ops.check_int(f"{owner}: {name}", value, 1)
     if kernel_size > min(shape):
         raise ValueError(f"{owner}: kernel_size {kernel_size} does not fit the {shape[0]}x{shape[1]} input")
     if mode not in MODES:

@@ -23,6 +23,7 @@ from matplotlib.transforms import ScaledTranslation
 from cnnlib.explore.explorer import Explorer
 from cnnlib.explore.picture import FONT_SIZE, Picture, animate, fit_layout, format_value, set_text
 from cnnlib.losses import log_softmax, softmax
+from cnnlib.ops import check_int
 
 __all__ = ["MAX_CLASSES", "naive_softmax", "probability_text", "plot_probabilities", "ProbabilitiesPicture",
            "plot_softmax_stability", "StabilityPicture", "SoftmaxExplorer", "StabilityLab"]
@@ -157,9 +158,8 @@ class ProbabilitiesPicture(Picture):
                  figsize=(5, 3), live=False):
         probs = _probability_vector("ProbabilitiesPicture", probs)
         K = probs.size
-        if true_class is not None and not (isinstance(true_class, (int, np.integer)) and 0 <= true_class < K):
-            raise ValueError(f"ProbabilitiesPicture: true_class must be an integer in [0, {K - 1}] for {K} "
-                             f"probabilities, got {true_class!r}")
+        if true_class is not None:
+            true_class = check_int(f"ProbabilitiesPicture ({K} probabilities): true_class", true_class, 0, K - 1)
         if class_labels is not None and len(class_labels) != K:
             raise ValueError(f"ProbabilitiesPicture: {len(class_labels)} class_labels for {K} probabilities")
         own_figure = ax is None
@@ -377,10 +377,7 @@ class SoftmaxExplorer(Explorer):
     def __init__(self, logits, true_class, *, class_labels=None, logit_range=10.0):
         z = _logit_vector("SoftmaxExplorer", logits)
         K = z.size
-        if isinstance(true_class, (bool, np.bool_)) or not isinstance(true_class, (int, np.integer)):
-            raise ValueError(f"SoftmaxExplorer: true_class must be an integer class index, got {true_class!r}")
-        if not 0 <= true_class < K:
-            raise ValueError(f"SoftmaxExplorer: true_class must be in [0, {K - 1}] for {K} logits, got {true_class}")
+        true_class = check_int(f"SoftmaxExplorer ({K} logits): true_class", true_class, 0, K - 1)
         if class_labels is not None and len(class_labels) != K:
             raise ValueError(f"SoftmaxExplorer: {len(class_labels)} class_labels for {K} logits")
         if not logit_range > 0:
