@@ -240,7 +240,7 @@ def test_geometry_explorer_says_when_the_kernel_does_not_fit(close_after):
     assert "does not fit" in ex.message.value and "4 + 2·0 = 4" in ex.message.value
     assert ex.marker.value == "drawn #2" and ex.status.value == ""     # still a picture, with the reason in it
     legends = {tuple(t.get_text() for t in a.get_texts()): a.get_visible() for a in ex.fig.artists}
-    assert legends == {("first window", "last window"): False, ("kernel (does not fit)",): True}
+    assert legends == {("first window", "last window", "no window reaches"): False, ("kernel (does not fit)",): True}
     ex.padding.value = 1                           # 4 + 2 = 6: fits exactly once
     assert ex.output_size == 1
 
@@ -318,3 +318,16 @@ def test_explorers_fit_a_laptop_screen_and_hide_test_markers(make, controls_px, 
     assert (width, height) == tuple(int(v) for v in ex.fig.get_size_inches() * 100)    # drawn at 100 dpi, unshrunk
     fonts = [t.get_fontsize() for t in ex.fig.findobj(lambda a: type(a).__name__ == "Text") if t.get_text().strip()]
     assert min(fonts) >= 8, "text at least 8 pt (11 px)"
+
+
+def test_conv_geometry_marks_unreached_cells_without_colour():
+    """Cells no window reaches are crossed, not only pink, so they differ from the grey padding
+    for colour-blind readers too (issue 11 item 18): size 8, kernel 3, stride 2 drops the last row
+    and column."""
+    from cnnlib.explore.convolution import ConvGeometryPicture
+    pic = ConvGeometryPicture(8, 3, padding=0, stride=2)
+    cols, rows = pic.unreached.get_data()
+    assert sorted(set(zip(rows.tolist(), cols.tolist()))) == sorted({(7, c) for c in range(8)} | {(r, 7) for r in range(8)})
+    assert pic.unreached.get_marker() == "x"
+    pic.update(7, 3, padding=1, stride=2)                     # every cell reached: no crosses
+    assert len(pic.unreached.get_data()[0]) == 0

@@ -324,11 +324,15 @@ class ConvGeometryPicture(Picture):
                                                linewidth=2, linestyle="--"))
         self.overhang = ax.add_patch(plt.Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="tab:red",
                                                    linewidth=2, linestyle="--"))
+        # Cells no window reaches are pink *and* crossed: the cross tells them from the grey
+        # padding without colour (colour-blind readers).
+        self.unreached, = ax.plot([], [], "x", color="darkred", markersize=5, markeredgewidth=1.2)
         # The legends hang under the input panel but belong to the figure: they stay in the
         # kept background (the panels are redrawn on every move; a legend costs ~7 ms).
         legend = dict(loc="upper left", bbox_to_anchor=(0, -0.02), bbox_transform=ax.transAxes, fontsize=8,
                       frameon=False)
-        self.windows_legend = Legend(fig, [self.first, self.last], ["first window", "last window"], ncol=2, **legend)
+        self.windows_legend = Legend(fig, [self.first, self.last, self.unreached],
+                                     ["first window", "last window", "no window reaches"], ncol=3, **legend)
         self.overhang_legend = Legend(fig, [self.overhang], ["kernel (does not fit)"], **legend)
         # right: the output grid (on a light grey panel), one dot per window; or why there is none
         ax_out.set_facecolor("0.93")
@@ -363,6 +367,8 @@ class ConvGeometryPicture(Picture):
         border[padding:P - padding, padding:P - padding] = False
         cells[border] = 2                                             # padding cells: grey (2)
         set_image(self.input_image, cells)
+        rows, cols = np.nonzero(cells == 1)
+        self.unreached.set_data(cols, rows)
         edges = np.arange(-0.5, P, 1)
         self.input_grid.set_segments([[(-0.5, t), (P - 0.5, t)] for t in edges]          # rows
                                      + [[(t, -0.5), (t, P - 0.5)] for t in edges])       # columns
