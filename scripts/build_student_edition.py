@@ -36,6 +36,10 @@ empty), or one it made itself: that folder holds ``.student-edition.json``, whic
 records the SHA-256 of every file the build wrote. It refuses ``notebooks/`` (and the
 folder of any notebook it reads), and it never replaces a file that differs from what it
 wrote last time (a student's edits): it stops, names the file, and writes nothing.
+
+The marker also records the SHA-256 of each teacher file a student file was built from,
+so ``--outdated DIR`` can say, without writing anything, whether the lessons changed since
+DIR was made (``./run lessons`` uses it for the learner's ``my-work/``).
 """
 import argparse
 import hashlib
@@ -258,25 +262,63 @@ def _sha256(path):
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
-def _read_marker(out_dir):
-    """The files this build wrote into ``out_dir`` last time: {name: SHA-256}."""
+def _read_record(out_dir):
+    """The folder's marker as a dict, checked to be this build's; raises OutputFolderError."""
     marker = out_dir / MARKER_FILE
     try:
         record = json.loads(marker.read_text(encoding="utf-8"))
         files = record["files"]
         if record.get("kind") != MARKER_KIND or not isinstance(files, dict):
             raise ValueError("not written by this script")
-        return {str(k): str(v) for k, v in files.items()}
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        return record
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise OutputFolderError(f"{marker} cannot be read ({error}); this folder may hold a student's work, "
                                 "so nothing is written. Build into a new folder with --out.") from None
 
 
-def _write_marker(out_dir, files):
+def _read_marker(out_dir):
+    """The files this build wrote into ``out_dir`` last time: {name: SHA-256}."""
+    return {str(k): str(v) for k, v in _read_record(out_dir)["files"].items()}
+
+
+def _read_sources(out_dir):
+    """The teacher files ``out_dir``'s files were built from: {name: SHA-256} ({} if not recorded)."""
+    sources = _read_record(out_dir).get("sources", {})
+    return {str(k): str(v) for k, v in sources.items()} if isinstance(sources, dict) else {}
+
+
+def _write_marker(out_dir, files, sources=None):
     _write_atomically(out_dir / MARKER_FILE, json.dumps(
         {"kind": MARKER_KIND, "note": "written by scripts/build_student_edition.py: the SHA-256 of each file "
-                                      "it wrote, so that a re-run never replaces a file someone changed",
-         "files": dict(sorted(files.items()))}, indent=1).encode("utf-8"))
+                                      "it wrote, so that a re-run never replaces a file someone changed, "
+                                      "and of the teacher file each was built from (sources)",
+         "files": dict(sorted(files.items())),
+         "sources": dict(sorted((sources or {}).items()))}, indent=1).encode("utf-8"))
+
+
+def outdated(out_dir, sources):
+    """The teacher files in ``sources`` that changed, or are new, since ``out_dir`` was built.
+
+    Parameters
+    ----------
+    out_dir : path
+        A folder this build made (it holds ``.student-edition.json``).
+    sources : list of path
+        The teacher's files as they are now (see :func:`default_sources`).
+
+    Returns
+    -------
+    list of str
+        Their names, sorted; empty when every one is what the folder was built from.
+
+    Raises
+    ------
+    OutputFolderError
+        If ``out_dir`` has no readable marker of this build.
+    """
+    recorded = _read_sources(pathlib.Path(out_dir))
+    return sorted(pathlib.Path(p).name for p in sources
+                  if recorded.get(pathlib.Path(p).name) != _sha256(p))
 
 
 def _write_atomically(path, data):
@@ -354,6 +396,7 @@ def build(paths, out_dir):
     """
     out_dir = pathlib.Path(out_dir)
     recorded = check_output_folder(out_dir, paths)
+    sources = _read_sources(out_dir) if recorded is not None else {}
     built = {}
     for path in paths:          # convert everything first: an error writes nothing
         path = pathlib.Path(path)
@@ -363,18 +406,19 @@ def build(paths, out_dir):
             nb, stats = student_notebook(nbformat.read(path, as_version=4), path.name)
             text = nbformat.writes(nb)
             text += "" if text.endswith("\n") else "\n"     # as nbformat.write does
-        built[path.name] = (text.encode("utf-8"), stats)
+        built[path.name] = (text.encode("utf-8"), stats, _sha256(path))
     if recorded is not None:
         check_targets(out_dir, recorded, list(built))
     else:
         out_dir.mkdir(parents=True, exist_ok=True)
         recorded = {}
         _write_marker(out_dir, recorded)   # the folder is ours from its first moment
-    for name, (data, _) in built.items():
+    for name, (data, _, source) in built.items():
         _write_atomically(out_dir / name, data)
         recorded[name] = hashlib.sha256(data).hexdigest()
-        _write_marker(out_dir, recorded)
-    return {name: stats for name, (_, stats) in built.items()}
+        sources[name] = source
+        _write_marker(out_dir, recorded, sources)
+    return {name: stats for name, (_, stats, _) in built.items()}
 
 
 def default_sources():
@@ -389,7 +433,11 @@ def main(argv=None):
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT,
                         help=f"output folder: new, empty, or made by this script "
                              f"(default: {DEFAULT_OUT.relative_to(ROOT)}/)")
+    parser.add_argument("--outdated", type=pathlib.Path, metavar="DIR",
+                        help="write nothing; print one line if the teacher files changed since DIR was built")
     args = parser.parse_args(argv)
+    if args.outdated is not None:
+        return report_outdated(args.outdated, args.notebooks or default_sources())
     paths = args.notebooks or default_sources()
     if not paths:
         sys.exit(f"no notebooks found in {NOTEBOOKS}")
@@ -405,6 +453,20 @@ def main(argv=None):
     n_modules = sum(name.endswith(".py") for name in stats)
     modules = f" and {n_modules} module(s)" if n_modules else ""
     print(f"student edition: {len(stats) - n_modules} notebook(s){modules} in {args.out}")
+
+
+def report_outdated(out_dir, sources):
+    """Print one line if the lessons changed since ``out_dir`` was built; never writes, never fails."""
+    try:
+        changed = outdated(out_dir, sources)
+    except OutputFolderError:
+        print(f"{out_dir} was not made by the student build, so whether the lessons changed since "
+              "cannot be told; it is used as it is.")
+        return
+    if changed:
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        print(f"The lessons were updated after {out_dir.name}/ was made ({shown}); your copy is kept as it is. "
+              f"For a fresh copy beside it: ./run student --out {out_dir.name}-2")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The front door, `./run`: the README's first command really starts JupyterLab on the
-lessons, and setting up `.venv` installs each level once and says what to do when it cannot."""
+learner's own copy of the lessons (my-work/, made once and never overwritten) or, with
+--solutions, on the teacher edition; and setting up `.venv` installs each level once and
+says what to do when it cannot."""
 import json
 import os
 import pathlib
@@ -31,16 +33,32 @@ def _get(url, timeout=2):
         return response.status, response.read()
 
 
-@pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "jupyter").exists(),
-                    reason="./run lessons uses the project's .venv; create it with ./run setup")
-def test_run_lessons_serves_the_first_lesson(tmp_path):
+def _copy_lessons_project(tmp_path):
+    """A copy of what `./run lessons` and `./run student` use, sharing this project's .venv,
+    so the learner's my-work/ is made in the copy and never in the real project."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in FRONT_DOOR_FILES:
+        shutil.copy2(ROOT / name, project / name)
+    for folder, pattern in (("scripts", "*.py"), ("docs", "*.md"), ("notebooks", "*.ipynb"), ("notebooks", "*.py")):
+        (project / folder).mkdir(exist_ok=True)
+        for path in (ROOT / folder).glob(pattern):
+            shutil.copy2(path, project / folder / path.name)
+    (project / ".venv").symlink_to(ROOT / ".venv")
+    return project
+
+
+def _serve_lessons(project, tmp_path, *args):
+    """Start `./run lessons ARGS` in ``project``, wait until JupyterLab answers, check that it
+    serves the page it opens (the notebook and its /lab/tree address), stop it, and return
+    what it printed and that page's path."""
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "ws"))
     proc = subprocess.Popen(
-        [str(ROOT / "run"), "lessons", "--no-browser", "--ip", "127.0.0.1", f"--port={port}",
+        [str(project / "run"), "lessons", *args, "--no-browser", "--ip", "127.0.0.1", f"--port={port}",
          f"--ServerApp.token={token}", "--ServerApp.port_retries=0"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=project, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -56,10 +74,13 @@ def test_run_lessons_serves_the_first_lesson(tmp_path):
                     pytest.fail("./run lessons did not answer within 90 s")
                 time.sleep(0.5)
         assert status == 200
-        status, body = _get(f"{base}/api/contents/notebooks/01_motivation.ipynb?content=0&token={token}")
+        # The address it prints for the learner to open is lesson 1, not the Launcher.
+        folder = "notebooks" if "--solutions" in args else "my-work"
+        page = f"{folder}/01_motivation.ipynb"
+        status, body = _get(f"{base}/api/contents/{page}?content=0&token={token}")
         assert status == 200 and json.loads(body)["type"] == "notebook"
-        status, page = _get(f"{base}/lab/tree/notebooks/01_motivation.ipynb?token={token}")
-        assert status == 200 and b"JupyterLab" in page
+        status, html = _get(f"{base}/lab/tree/{page}?token={token}")
+        assert status == 200 and b"JupyterLab" in html
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -67,9 +88,74 @@ def test_run_lessons_serves_the_first_lesson(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    # The address it prints for the learner to open is lesson 1, not the Launcher.
     printed = proc.stdout.read().decode()
-    assert f"{base}/lab/tree/notebooks/01_motivation.ipynb?token=" in printed, printed[-2000:]
+    assert f"{base}/lab/tree/{page}?token=" in printed, printed[-2000:]
+    return printed
+
+
+needs_jupyter = pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "jupyter").exists(),
+                                   reason="./run lessons uses the project's .venv; create it with ./run setup")
+
+
+@needs_jupyter
+def test_run_lessons_makes_my_work_once_and_keeps_the_learners_edits(tmp_path):
+    project = _copy_lessons_project(tmp_path)
+    my_work = project / "my-work"
+    printed = _serve_lessons(project, tmp_path)
+    # The first run made the student edition there: every lesson, no answers, the build's marker.
+    assert "Making your own copy of the lessons in my-work/" in printed
+    assert sorted(p.name for p in my_work.glob("*.ipynb")) == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    assert (my_work / ".student-edition.json").is_file()
+    lesson = my_work / "01_motivation.ipynb"
+    assert "# BEGIN SOLUTION" not in lesson.read_text() and "# BEGIN SOLUTION" in (project / "notebooks" / lesson.name).read_text()
+    # The lessons' links to ../docs/ resolve from my-work/ as from notebooks/.
+    assert "../docs/NOTATION.md" in lesson.read_text() and (my_work / "../docs/NOTATION.md").is_file()
+
+    # A learner works in lesson 1; nothing below may change it.
+    edited = lesson.read_text().replace('"cells": [', '"cells": [{"cell_type": "markdown", "id": "mine", '
+                                        '"metadata": {}, "source": "MY OWN NOTES 5821"},', 1)
+    lesson.write_text(edited)
+    assert "MY OWN NOTES 5821" in lesson.read_text()
+
+    student = _run(project, "student")             # the handout build goes to student/, not my-work/
+    assert student.returncode == 0, student
+    assert (project / "student" / lesson.name).is_file()
+    over = _run(project, "student", "--out", "my-work")   # and refuses to overwrite the learner's edit
+    assert over.returncode == 1 and "my-work/01_motivation.ipynb has changed" in over.stderr, over
+    assert _run(project, "student", "--out", "notebooks").returncode == 1
+    assert lesson.read_text() == edited
+
+    # The teacher updates a lesson: the second run keeps my-work/ as it is and says how to get a fresh copy.
+    teacher = project / "notebooks" / "02_convolution.ipynb"
+    teacher.write_text(teacher.read_text().replace("Notation", "Notation (updated)", 1))
+    printed = _serve_lessons(project, tmp_path)
+    assert lesson.read_text() == edited
+    assert "Making your own copy" not in printed
+    notes = [line for line in printed.splitlines() if "lessons were updated" in line]
+    assert len(notes) == 1 and "02_convolution.ipynb" in notes[0] and "./run student --out my-work-2" in notes[0], printed
+    assert not (project / "my-work-2").exists()
+
+
+@needs_jupyter
+def test_run_lessons_solutions_serves_the_teacher_edition(tmp_path):
+    project = _copy_lessons_project(tmp_path)
+    _serve_lessons(project, tmp_path, "--solutions")
+    assert not (project / "my-work").exists()   # the teacher edition needs no copy
+
+
+def test_my_work_says_nothing_when_the_lessons_did_not_change(tmp_path):
+    project = _copy_lessons_project(tmp_path)
+    build = [str(project / ".venv" / "bin" / "python"), str(project / "scripts" / "build_student_edition.py")]
+    subprocess.run([*build, "--out", str(project / "my-work")], check=True, capture_output=True, timeout=120)
+    # A re-run of one lesson into the same folder keeps what the others were built from.
+    subprocess.run([*build, "--out", str(project / "my-work"), str(project / "notebooks" / "01_motivation.ipynb")],
+                   check=True, capture_output=True, timeout=120)
+    quiet = subprocess.run([*build, "--outdated", str(project / "my-work")], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    (project / "notebooks" / "01_motivation.ipynb").unlink()
+    (project / "notebooks" / "07_new.ipynb").write_text((project / "notebooks" / "02_convolution.ipynb").read_text())
+    note = subprocess.run([*build, "--outdated", str(project / "my-work")], capture_output=True, text=True, timeout=120)
+    assert note.returncode == 0 and "(07_new.ipynb)" in note.stdout, note
 
 
 def _copy_front_door(tmp_path):
