@@ -262,6 +262,16 @@ def _sha256(path):
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
+def _content_sha256(path):
+    """SHA-256 of what a student edition is built from: a notebook's cells (type and source,
+    not outputs or run metadata, so re-running the lessons changes nothing), or a module's text."""
+    path = pathlib.Path(path)
+    if path.suffix != ".ipynb":
+        return _sha256(path)
+    cells = [[c.get("cell_type"), "".join(c.get("source", ""))] for c in json.loads(path.read_text("utf-8"))["cells"]]
+    return hashlib.sha256(json.dumps(cells).encode("utf-8")).hexdigest()
+
+
 def _read_record(out_dir):
     """The folder's marker as a dict, checked to be this build's; raises OutputFolderError."""
     marker = out_dir / MARKER_FILE
@@ -318,7 +328,7 @@ def outdated(out_dir, sources):
     """
     recorded = _read_sources(pathlib.Path(out_dir))
     return sorted(pathlib.Path(p).name for p in sources
-                  if recorded.get(pathlib.Path(p).name) != _sha256(p))
+                  if recorded.get(pathlib.Path(p).name) != _content_sha256(p))
 
 
 def _write_atomically(path, data):
@@ -406,7 +416,7 @@ def build(paths, out_dir):
             nb, stats = student_notebook(nbformat.read(path, as_version=4), path.name)
             text = nbformat.writes(nb)
             text += "" if text.endswith("\n") else "\n"     # as nbformat.write does
-        built[path.name] = (text.encode("utf-8"), stats, _sha256(path))
+        built[path.name] = (text.encode("utf-8"), stats, _content_sha256(path))
     if recorded is not None:
         check_targets(out_dir, recorded, list(built))
     else:

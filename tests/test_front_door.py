@@ -152,6 +152,15 @@ def test_my_work_says_nothing_when_the_lessons_did_not_change(tmp_path):
                    check=True, capture_output=True, timeout=120)
     quiet = subprocess.run([*build, "--outdated", str(project / "my-work")], capture_output=True, text=True, timeout=120)
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    # Re-running a lesson changes its outputs and run metadata, not what students get: still quiet.
+    lesson = project / "notebooks" / "03_pooling.ipynb"
+    nb = json.loads(lesson.read_text())
+    for cell in (c for c in nb["cells"] if c["cell_type"] == "code"):
+        cell["outputs"], cell["execution_count"] = [], None
+    nb["metadata"]["language_info"] = {"name": "python", "version": "3.99"}
+    lesson.write_text(json.dumps(nb, indent=1))
+    quiet = subprocess.run([*build, "--outdated", str(project / "my-work")], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet
     (project / "notebooks" / "01_motivation.ipynb").unlink()
     (project / "notebooks" / "07_new.ipynb").write_text((project / "notebooks" / "02_convolution.ipynb").read_text())
     note = subprocess.run([*build, "--outdated", str(project / "my-work")], capture_output=True, text=True, timeout=120)
