@@ -112,26 +112,9 @@ class Sequential:
 
     # ------------------------------------------------------------------ save / load
     def save(self, path, *, overwrite=True):
-        """Write the architecture and parameters to ``path`` (.npz), atomically.
-
-        Parameters
-        ----------
-        path : str or path-like
-        overwrite : bool, default True
-            False refuses to replace a file that is already at ``path`` (``FileExistsError``),
-            also one that appears while we write.
-
-        Raises
-        ------
-        OSError
-            If the file cannot be written (a missing folder, a full disk, no permission).
-            ``path`` is then untouched and the model is unchanged, so it can be saved elsewhere.
-
-        Notes
-        -----
-        The file appears only once it is complete, so an interrupted or failed save never
-        leaves half a model. The file format and how it is written: :mod:`cnnlib.modelfile`.
-        """
+        """Write the architecture and parameters to ``path`` (.npz), atomically: the file
+        appears only once complete. ``overwrite=False`` refuses a file already there. The
+        format, the guarantees and the errors: :func:`cnnlib.modelfile.save`."""
         modelfile.save(self, path, overwrite=overwrite)
 
     @classmethod
