@@ -477,7 +477,7 @@ class FilterExplorer(Explorer):
                                        continuous_update=False)
         self.preset = widgets.Dropdown(options=list(KERNEL_PRESETS) + [CUSTOM], value=kernel,
                                        description="kernel")
-        box_layout = widgets.Layout(width="62px")
+        box_layout = widgets.Layout(width="84px")   # room for "-0.1111"
         self.kernel_boxes = [widgets.FloatText(value=float(v), layout=box_layout, step=0.5)
                              for v in np.ravel(KERNEL_PRESETS[kernel])]
         grid = widgets.GridBox(self.kernel_boxes, layout=widgets.Layout(
