@@ -331,3 +331,14 @@ def test_conv_geometry_marks_unreached_cells_without_colour():
     assert pic.unreached.get_marker() == "x"
     pic.update(7, 3, padding=1, stride=2)                     # every cell reached: no crosses
     assert len(pic.unreached.get_data()[0]) == 0
+
+
+def test_filter_explorer_kernel_boxes_fit_their_grid_columns(digits):
+    """The nine boxes fit the grid's columns (84 px boxes in 64 px columns overlapped and cut the
+    third column off, seen in Chromium)."""
+    ex = FilterExplorer(digits)
+    grid = ex.controls[-1]
+    column = int(grid.layout.grid_template_columns.removeprefix("repeat(3, ").removesuffix("px)"))
+    box = int(ex.kernel_boxes[0].layout.width.removesuffix("px"))
+    assert box <= column and box >= 76, (box, column)    # "0.1111" beside the spin buttons, inside its column
+    ex.close()

@@ -473,15 +473,18 @@ class FilterExplorer(Explorer):
             raise ValueError(f"FilterExplorer: unknown kernel {kernel!r}; choose one of {sorted(KERNEL_PRESETS)}")
         self.feature_map = None
         self._filling = False
+        # 400 px (not the usual 440) so the slider, the menu and the nine boxes share one row on
+        # a laptop; the short label still leaves a track of more than 250 px.
         self.digit = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="digit",
-                                       continuous_update=False)
+                                       continuous_update=False, layout=widgets.Layout(width="400px"))
         self.preset = widgets.Dropdown(options=list(KERNEL_PRESETS) + [CUSTOM], value=kernel,
                                        description="kernel")
-        box_layout = widgets.Layout(width="84px")   # room for "-0.1111"
+        box_layout = widgets.Layout(width="76px")   # room for 0.1111 (the blur kernel) beside the spin buttons
         self.kernel_boxes = [widgets.FloatText(value=float(v), layout=box_layout, step=0.5)
                              for v in np.ravel(KERNEL_PRESETS[kernel])]
         grid = widgets.GridBox(self.kernel_boxes, layout=widgets.Layout(
-            grid_template_columns="repeat(3, 64px)", grid_gap="2px"))
+            grid_template_columns="repeat(3, 80px)", grid_gap="2px",   # a little wider than the boxes
+            flex="0 0 auto"))   # wraps to the next line rather than squeezing its boxes
         self.digit.observe(self.refresh, names="value")
         self.preset.observe(self._on_preset, names="value")
         for box in self.kernel_boxes:
