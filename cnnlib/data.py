@@ -153,6 +153,19 @@ def load_sample(path=None):
 
 # ---------------------------------------------------------------------------- IDX files
 
+def _idx_ndim(magic, name):
+    """The number of dimensions an IDX file's 4-byte magic number declares (MNIST: unsigned
+    bytes, 1 for labels, 3 for images), or an MNISTError naming the file."""
+    magic = bytes(magic[:4])
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
+        raise MNISTError(f"{name} is not an IDX file: it starts with {magic.hex(' ')}, "
+                         f"not with the magic number 00 00 08 01 (labels) or 00 00 08 03 (images).")
+    if magic[2] != IDX_DTYPE_UBYTE or magic[3] == 0:
+        raise MNISTError(f"{name} has magic number {magic.hex(' ')}: expected "
+                         f"00 00 08 01 (labels) or 00 00 08 03 (images) for MNIST's unsigned bytes.")
+    return magic[3]
+
+
 def parse_idx(data, *, name="IDX data"):
     """Parse the bytes of an IDX file of unsigned bytes (MNIST's format).
 
@@ -183,13 +196,7 @@ def parse_idx(data, *, name="IDX data"):
     ...
     cnnlib.data.MNISTError: labels.idx is truncated: its header promises 3 bytes of data ...
     """
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise MNISTError(f"{name} is not an IDX file: it starts with {bytes(data[:4]).hex(' ')}, "
-                         f"not with the magic number 00 00 08 01 (labels) or 00 00 08 03 (images).")
-    dtype_code, ndim = data[2], data[3]
-    if dtype_code != IDX_DTYPE_UBYTE or ndim == 0:
-        raise MNISTError(f"{name} has magic number {bytes(data[:4]).hex(' ')}: expected "
-                         f"00 00 08 01 (labels) or 00 00 08 03 (images) for MNIST's unsigned bytes.")
+    ndim = _idx_ndim(data[:4], name)
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
         raise MNISTError(f"{name} is truncated: it ends inside its {header_size}-byte header.")
@@ -239,13 +246,7 @@ def _read_up_to(stream, n):
 def _idx_header(stream, name):
     """Read and check an IDX header from ``stream``; return (header bytes, shape)."""
     start = _read_up_to(stream, 4)
-    if len(start) < 4 or start[0] != 0 or start[1] != 0:
-        raise MNISTError(f"{name} is not an IDX file: it starts with {bytes(start[:4]).hex(' ')}, "
-                         f"not with the magic number 00 00 08 01 (labels) or 00 00 08 03 (images).")
-    dtype_code, ndim = start[2], start[3]
-    if dtype_code != IDX_DTYPE_UBYTE or ndim == 0:
-        raise MNISTError(f"{name} has magic number {start.hex(' ')}: expected "
-                         f"00 00 08 01 (labels) or 00 00 08 03 (images) for MNIST's unsigned bytes.")
+    ndim = _idx_ndim(start, name)
     sizes = _read_up_to(stream, 4 * ndim)
     if len(sizes) < 4 * ndim:
         raise MNISTError(f"{name} is truncated: it ends inside its {4 + 4 * ndim}-byte header.")

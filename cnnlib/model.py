@@ -119,29 +119,10 @@ class Sequential:
 
     @classmethod
     def load(cls, path):
-        """Rebuild a model saved by :meth:`save`, after checking the whole file; never unpickles.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A ``.npz`` written by :meth:`save`.
-
-        Returns
-        -------
-        Sequential
-            With the stored parameters, float32 or float64 as saved.
-
-        Raises
-        ------
-        FileNotFoundError
-            If there is no file at ``path``.
-        ValueError
-            If the file is not a zip, or does not describe a model within the limits of
-            :mod:`cnnlib.modelfile` (at most ``MAX_LAYERS`` layers of known types and
-            ``MAX_PARAMETERS`` parameters; exactly the parameters of that architecture,
-            float32 or float64, of the layers' shapes; no NaN or infinity). Everything but
-            the values is checked before any weight is read.
-        """
+        """Rebuild a model saved by :meth:`save`; never unpickles. The whole file is checked
+        first (layer types and sizes within limits, float32/float64 arrays of the right shapes,
+        no NaN) and anything else is refused with a ValueError naming the problem: see
+        :func:`cnnlib.modelfile.load`."""
         return modelfile.load(path, cls)
 
 
