@@ -14,10 +14,11 @@ maximum, a running maximum started at 0, an input written into).
 import numpy as np
 
 from cnnlib import ops
+from cnnlib.explore.checks._cases import Part, case_rng, judge, unchanged
 from cnnlib.explore.checks._compare import compare, inputs_unchanged
 from cnnlib.explore.checks._runner import call, fail, passed, reports_output
 
-__all__ = ["check_conv2d_single", "check_maxpool"]
+__all__ = ["check_conv2d_forward", "check_conv2d_single", "check_maxpool", "check_maxpool_forward"]
 
 
 def _check_2d_shape(exercise, got, expected_shape, case, off_by_one_hint):
@@ -128,3 +129,165 @@ def check_maxpool(fn):
 
 
 
+# ============================================================================ my_cnn.py: batches
+def _conv_forward_cases(rng, hidden):
+    """``(description, x, w, b, stride, padding)``: the kinds of case every draw has, float32 last."""
+    def draw(lo, hi):
+        return int(rng.integers(lo, hi + 1)) if hidden else None
+
+    def case(what, N, C, F, H, W, KH, KW, stride, padding, dtype=np.float64):
+        x = rng.standard_normal((N, C, H, W)).astype(dtype)
+        w = rng.standard_normal((F, C, KH, KW)).astype(dtype)
+        b = rng.standard_normal(F).astype(dtype)
+        desc = (f"{what}: x {x.shape}, w {w.shape}, stride={stride}, padding={padding}"
+                + (", float32" if dtype == np.float32 else ""))
+        return desc, x, w, b, stride, padding
+
+    if not hidden:
+        return [case("one image, one channel, one filter", 1, 1, 1, 5, 5, 3, 3, 1, 0),
+                case("a batch with 3 channels and 4 filters, padding 1", 2, 3, 4, 6, 7, 3, 3, 1, 1),
+                case("stride 2 and padding 1", 2, 2, 3, 7, 8, 3, 3, 2, 1),
+                case("non-square 2x3 kernels, stride 2", 3, 2, 2, 6, 7, 2, 3, 2, 0),
+                case("float32 in, float32 out", 2, 3, 2, 6, 6, 3, 3, 1, 1, np.float32)]
+    k = draw(2, 3)
+    return [case("one image, one channel, one filter", 1, 1, 1, draw(4, 6), draw(4, 6), k, k, 1, 0),
+            case("a batch with several channels and filters, padding 1", draw(2, 3), draw(2, 3), draw(2, 4),
+                 draw(5, 7), draw(5, 8), 3, 3, 1, 1),
+            case("stride 2 and padding", 2, draw(2, 3), draw(2, 3), draw(6, 9), draw(6, 9), 3, 3, 2, draw(1, 2)),
+            case("non-square kernels, stride 2", draw(2, 3), 2, 2, draw(5, 7), draw(6, 8), 2, 3, 2, 0),
+            case("float32 in, float32 out", 2, draw(2, 3), 2, draw(5, 7), draw(5, 7), 3, 3, 1, 1, np.float32)]
+
+
+def _conv_shape_hints(x, w, stride, padding, expected_shape):
+    """Wrong output shapes and what each says about the code."""
+    (N, C, H, W), (F, _, KH, KW) = x.shape, w.shape
+    hints = {}
+    if padding:
+        hints[(N, F, (H - KH) // stride + 1, (W - KW) // stride + 1)] = (
+            "the padding is ignored: add `padding` rows and columns of zeros on every side of each image "
+            "first (np.pad with ((0, 0), (0, 0), (padding, padding), (padding, padding)))")
+    if stride > 1:
+        hints[(N, F, H + 2 * padding - KH + 1, W + 2 * padding - KW + 1)] = (
+            "the stride is ignored: window (i, j) starts at row i * stride, column j * stride, and there "
+            "are (H + 2 * padding - KH) // stride + 1 windows down")
+    hints[(N, F) + expected_shape[2:][::-1]] = "height and width are swapped: H_out comes from H and KH"
+    hints[(N, C) + expected_shape[2:]] = ("one map per input channel: the channels are summed together, and "
+                                          "there is one output map per filter, F in all")
+    hints.pop(tuple(expected_shape), None)
+    return hints
+
+
+@reports_output
+def check_conv2d_forward(fn, *, seed=None):
+    """my_cnn.py, lesson 2: ``fn(x, w, b, stride, padding)`` -> the batched convolution.
+
+    ``x`` is ``(N, C, H, W)``, ``w`` is ``(F, C, KH, KW)``, ``b`` is ``(F,)``; the result is
+    ``(N, F, H_out, W_out)``. The reference is :func:`cnnlib.ops.conv2d_forward`. Cases
+    cover a batch, several channels and filters, stride 2, padding, non-square kernels and
+    float32 (which must stay float32).
+
+    Parameters
+    ----------
+    fn : callable
+        The learner's ``conv2d_forward``.
+    seed : None or int
+        None: the lesson's cases; an int: other values and sizes drawn from it (hidden tests).
+    """
+    exercise = "conv2d_forward"
+    hidden = seed is not None
+    cases = _conv_forward_cases(case_rng(seed, 21), hidden)
+    for desc, x, w, b, stride, padding in cases:
+        args = (x.copy(), w.copy(), b.copy())
+        result = call(exercise, fn, *args, stride, padding, case=desc, quiet=True)
+        unchanged(exercise, [("x", x, args[0]), ("w", w, args[1]), ("b", b, args[2])], desc)
+        x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+
+        def conv(weights, bias=b64):
+            return ops.conv2d_forward(x64, weights, bias, stride=stride, padding=padding)[0]
+        expected = conv(w64)
+        slips = [(conv(w64[:, :, ::-1, ::-1].copy()),
+                  "it is the convolution with each kernel flipped; like every deep-learning library we compute "
+                  "cross-correlation: x_padded[n, c, i*stride + p, j*stride + q] * w[f, c, p, q], no flip"),
+                 (conv(w64, np.zeros_like(b64)), "the bias is missing: add b[f] to every value of map f"),
+                 (conv(w64) + b64.sum() - b64[:, None, None], "each map got the sum of all the biases: map f "
+                                                               "gets b[f] alone")]
+        if w.shape[2] == w.shape[3]:
+            slips.append((conv(w64.transpose(0, 1, 3, 2).copy()),
+                          "it is the result with each kernel transposed (height and width swapped): w[f, c, p, q] "
+                          "multiplies the pixel p rows down and q columns across the window"))
+        shapes = _conv_shape_hints(x, w, stride, padding, expected.shape)
+        judge(exercise, [Part("the output", result, expected, x.dtype, slips, shapes)], desc)
+    return passed(exercise, f"right on {len(cases)} {'hidden ' if hidden else ''}cases: a batch, several "
+                            "channels and filters, stride 2, padding, non-square kernels and float32")
+
+
+def _pool_forward_cases(rng, hidden):
+    """``(description, x, k, stride)``, float32 last."""
+    def draw(lo, hi):
+        return int(rng.integers(lo, hi + 1))
+
+    def case(what, shape, k, stride, dtype=np.float64, relu=False):
+        x = rng.standard_normal(shape) - 0.5        # mostly negative: a maximum started at 0 shows
+        if relu:
+            x = np.maximum(x, 0)
+        x = x.astype(dtype)
+        return (f"{what}: x {x.shape}, k={k}, stride={stride}" + (", float32" if dtype == np.float32 else ""),
+                x, k, stride)
+
+    if not hidden:
+        return [case("one image", (1, 1, 4, 4), 2, 2),
+                case("a batch after ReLU, many tied zeros", (2, 3, 6, 8), 2, 2, relu=True),
+                case("odd sizes: the last row and column fill no window", (2, 2, 7, 5), 2, 2),
+                case("overlapping 3x3 windows, stride 2", (1, 2, 7, 8), 3, 2),
+                case("overlapping windows, stride 1, float32", (2, 3, 5, 6), 2, 1, np.float32)]
+    return [case("one image", (1, 1, 2 * draw(2, 3), 2 * draw(2, 3)), 2, 2),
+            case("a batch after ReLU, many tied zeros", (draw(2, 3), draw(2, 3), draw(4, 7), draw(4, 8)), 2, 2,
+                 relu=True),
+            case("odd sizes: the last row and column fill no window", (2, 2, 2 * draw(2, 3) + 1, 2 * draw(2, 3) + 1),
+                 2, 2),
+            case("overlapping 3x3 windows, stride 2", (draw(1, 2), 2, draw(6, 9), draw(6, 9)), 3, 2),
+            case("overlapping windows, stride 1, float32", (2, draw(2, 3), draw(4, 6), draw(4, 6)), 2, 1,
+                 np.float32)]
+
+
+@reports_output
+def check_maxpool_forward(fn, *, seed=None):
+    """my_cnn.py, lesson 3: ``fn(x, k, stride)`` -> max pooling of a batch ``(N, C, H, W)``.
+
+    The result is ``(N, C, H_out, W_out)`` with ``H_out = (H - k) // stride + 1``; the
+    reference is :func:`cnnlib.ops.maxpool2d_forward`. Cases cover a batch, ties, odd
+    sizes, overlapping windows and float32.
+
+    Parameters
+    ----------
+    fn : callable
+        The learner's ``maxpool_forward``.
+    seed : None or int
+        None: the lesson's cases; an int: other values and sizes drawn from it (hidden tests).
+    """
+    exercise = "maxpool_forward"
+    hidden = seed is not None
+    cases = _pool_forward_cases(case_rng(seed, 31), hidden)
+    for desc, x, k, stride in cases:
+        arg = x.copy()
+        result = call(exercise, fn, arg, k, stride, case=desc, quiet=True)
+        unchanged(exercise, [("x", x, arg)], desc)
+        x64 = x.astype(np.float64)
+        expected = ops.maxpool2d_forward(x64, kernel_size=k, stride=stride)[0]
+        slips = [(ops.avgpool2d_forward(x64, kernel_size=k, stride=stride)[0],
+                  "it is the average of each window; max pooling keeps the largest value"),
+                 (np.maximum(expected, 0), "windows whose values are all negative come out as 0: start the "
+                                           "running maximum at the window's first value (or use .max()), not 0")]
+        N, C, H, W = x.shape
+        shapes = {}
+        if stride != k:
+            shapes[(N, C, (H - k) // k + 1, (W - k) // k + 1)] = (
+                f"the windows step by k = {k} instead of stride = {stride}: window (i, j) starts at row "
+                "i * stride, column j * stride")
+        if stride > 1:
+            shapes[(N, C, H - k + 1, W - k + 1)] = "the stride is ignored: windows start every `stride` pixels"
+        shapes[(N, C) + expected.shape[2:][::-1]] = "height and width are swapped"
+        shapes.pop(expected.shape, None)
+        judge(exercise, [Part("the output", result, expected, x.dtype, slips, shapes)], desc)
+    return passed(exercise, f"right on {len(cases)} {'hidden ' if hidden else ''}cases: a batch, ties, odd "
+                            "sizes, overlapping windows and float32")
