@@ -14,10 +14,11 @@ big, the wrong sign, the one-hot forgotten or subtracted in every row.
 import numpy as np
 
 from cnnlib.losses import SoftmaxCrossEntropy, softmax
+from cnnlib.explore.checks._cases import Part, case_rng, judge, unchanged
 from cnnlib.explore.checks._compare import as_result, compare, distinct, dtype_of, fmt_array, integer_hint
 from cnnlib.explore.checks._runner import call, fail, passed, reports_output
 
-__all__ = ["check_cross_entropy_grad", "check_softmax"]
+__all__ = ["check_cross_entropy_grad", "check_softmax", "check_softmax_cross_entropy"]
 
 
 @reports_output
@@ -127,3 +128,86 @@ def check_cross_entropy_grad(fn):
 
 
 
+
+
+def _softmax_ce_cases(rng, hidden):
+    """``(description, logits, labels)``: small, a batch, huge logits, float32 last."""
+    def draw(lo, hi):
+        return int(rng.integers(lo, hi + 1))
+
+    N, Q = (4, 5) if not hidden else (draw(3, 6), draw(3, 7))
+    N2, Q2 = (8, 10) if not hidden else (draw(6, 10), 10)
+    huge = np.array([[1000.0, 1010.0, 10.0], [0.0, -1000.0, 5.0]])
+    if hidden:
+        huge = huge + rng.integers(-20, 21, size=(2, 1))
+    return [
+        ("one example, logits [[1, 2, 3]], label 0", np.array([[1.0, 2.0, 3.0]]), np.array([0])),
+        (f"a batch of {N} examples with {Q} classes", rng.standard_normal((N, Q)), rng.integers(0, Q, N)),
+        (f"a batch of {N2} examples with {Q2} classes, float32",
+         (3 * rng.standard_normal((N2, Q2))).astype(np.float32), rng.integers(0, Q2, N2)),
+        (f"huge logits {huge.tolist()}, labels [0, 0]", huge, np.array([0, 0])),
+    ]
+
+
+@reports_output
+def check_softmax_cross_entropy(fn, *, seed=None):
+    """my_cnn.py, lesson 4: ``fn(logits, labels)`` -> ``(loss, dlogits)``.
+
+    ``loss`` is the mean over the batch of ``-log p[n, labels[n]]`` with ``p`` the softmax
+    of each row; ``dlogits = (p - t) / N`` ``(N, Q)``, t the one-hot labels, with the
+    logits' dtype. The reference is :class:`cnnlib.losses.SoftmaxCrossEntropy`. Cases
+    include logits like 1000 (only a stable softmax stays finite) and float32.
+
+    Parameters
+    ----------
+    fn : callable
+        The learner's ``softmax_cross_entropy``.
+    seed : None or int
+        None: the lesson's cases; an int: other values and sizes drawn from it (hidden tests).
+    """
+    exercise = "softmax_cross_entropy"
+    hidden = seed is not None
+    cases = _softmax_ce_cases(case_rng(seed, 41), hidden)
+    for case, logits, labels in cases:
+        case = f"on {case}"
+        args = (logits.copy(), labels.copy())
+        result = call(exercise, fn, *args, case=case, quiet=True)
+        unchanged(exercise, [("logits", logits, args[0]), ("labels", labels, args[1])], case)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            fail(exercise, f"return the pair (loss, dlogits) ({case}), got {type(result).__name__}"
+                           + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""))
+        loss, grad = result
+        if np.ndim(loss) != 0:
+            fail(exercise, f"the loss should be one number, the mean over the batch ({case}); got an array of "
+                           f"shape {np.shape(loss)}: take .mean() of the per-example losses")
+        x64 = logits.astype(np.float64)
+        loss_fn = SoftmaxCrossEntropy()
+        expected_loss = loss_fn.forward(x64, labels)
+        expected_grad = loss_fn.backward()
+        N = logits.shape[0]
+        p, onehot = softmax(x64), np.eye(logits.shape[1])[labels]
+        got_loss, got_grad = np.asarray(loss, dtype=float) if np.ndim(loss) == 0 else loss, grad
+        try:
+            unstable = not np.isfinite(float(loss)) or not np.isfinite(np.asarray(grad, dtype=float)).all()
+        except (TypeError, ValueError):
+            unstable = False
+        if unstable and np.abs(x64).max() > 500:
+            fail(exercise, f"the {'loss' if not np.isfinite(float(loss)) else 'gradient'} contains NaN or "
+                           f"infinity ({case}): exp(1000) overflows. Subtract each row's maximum from its logits "
+                           "first (softmax does not change), then compute log p as shifted - log(sum(exp(shifted)))")
+        parts = [
+            Part("the loss", got_loss, expected_loss, logits.dtype,
+                 [(expected_loss * N, f"the loss is the SUM over the batch; it is the mean: divide by N = {N}")],
+                 keep_dtype=False),
+            Part("dlogits", got_grad, expected_grad, logits.dtype,
+                 [(expected_grad * N, f"dlogits is N = {N} times too big: the loss is the MEAN over the batch, so "
+                                      "its gradient is (p - t) / N"),
+                  (p, "dlogits is p, the probabilities: subtract the one-hot labels t and divide by N, (p - t) / N"),
+                  (p / N, "dlogits is p / N: subtract the one-hot labels t first, (p - t) / N"),
+                  (-expected_grad, "dlogits has the wrong sign: it is (p - t) / N, not (t - p) / N"),
+                  ((p - onehot) / logits.size, "dlogits is divided by N*Q (every entry); divide by N, the number "
+                                               "of examples")]),
+        ]
+        judge(exercise, parts, case)
+    return passed(exercise, f"loss and dlogits right on {len(cases)} {'hidden ' if hidden else ''}cases, logits "
+                            "like 1000 and float32 included")

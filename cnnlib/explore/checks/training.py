@@ -14,11 +14,12 @@ given ``rng``, the velocity's sign or carry-over, the returned pair's order.
 """
 import numpy as np
 
-from cnnlib.optim import SGD
+from cnnlib.optim import SGD, Adam
+from cnnlib.explore.checks._cases import Part, case_rng, judge, unchanged
 from cnnlib.explore.checks._compare import compare
 from cnnlib.explore.checks._runner import call, consume, fail, passed, reports_output
 
-__all__ = ["check_minibatches", "check_momentum_step"]
+__all__ = ["check_adam_step", "check_minibatches", "check_momentum_step", "check_sgd_momentum_step"]
 
 # How many batches past a full epoch we read from a generator before calling it endless.
 EXTRA_BATCHES = 3
@@ -150,24 +151,45 @@ class _Holder:
 
 
 @reports_output
-def check_momentum_step(fn):
+def check_sgd_momentum_step(fn, *, seed=None):
     """Check ``fn(param, grad, velocity, lr, momentum) -> (new_param, new_velocity)``.
 
     One step of SGD with momentum, :math:`v \\leftarrow \\mu v - \\eta g`,
     :math:`\\theta \\leftarrow \\theta + v`, compared over several steps with
-    :class:`cnnlib.optim.SGD`. The function must return new arrays, not change its inputs.
+    :class:`cnnlib.optim.SGD`. The function must return new arrays of the inputs' dtype
+    (float32 stays float32), not change its inputs.
+
+    Parameters
+    ----------
+    fn : callable
+        The learner's ``sgd_momentum_step``.
+    seed : None or int
+        None: the lesson's cases; an int: other values, sizes and hyper-parameters drawn
+        from it (hidden tests).
     """
     exercise = "momentum step"
-    rng = np.random.default_rng(6)
-    cases = [((3, 4), 0.1, 0.9), ((5,), 0.05, 0.5), ((2, 3), 0.2, 0.0)]
-    for shape, lr, momentum in cases:
-        holder = _Holder(rng.normal(size=shape))
+    hidden = seed is not None
+    rng = case_rng(seed, 6)
+    if hidden:
+        cases = [(tuple(int(n) for n in rng.integers(2, 6, size=2)), round(float(rng.uniform(0.05, 0.3)), 3),
+                  round(float(rng.uniform(0.5, 0.95)), 2), np.float64),
+                 ((int(rng.integers(3, 8)),), round(float(rng.uniform(0.01, 0.1)), 3),
+                  round(float(rng.uniform(0.2, 0.6)), 2), np.float64),
+                 (tuple(int(n) for n in rng.integers(2, 5, size=2)), round(float(rng.uniform(0.1, 0.3)), 3), 0.0,
+                  np.float64),
+                 ((int(rng.integers(3, 7)), 2), round(float(rng.uniform(0.05, 0.2)), 3),
+                  round(float(rng.uniform(0.5, 0.95)), 2), np.float32)]
+    else:
+        cases = [((3, 4), 0.1, 0.9, np.float64), ((5,), 0.05, 0.5, np.float64), ((2, 3), 0.2, 0.0, np.float64),
+                 ((4, 2), 0.1, 0.9, np.float32)]
+    for shape, lr, momentum, dtype in cases:
+        holder = _Holder(rng.normal(size=shape).astype(dtype).astype(np.float64))
         reference = SGD(holder, lr=lr, momentum=momentum)
-        param, velocity = holder.params["p"].copy(), np.zeros(shape)
+        param, velocity = holder.params["p"].astype(dtype), np.zeros(shape, dtype=dtype)
         expected_velocity = np.zeros(shape)
         for step in range(1, 4):
-            case = f"step {step}, lr={lr}, momentum={momentum}"
-            grad = rng.normal(size=shape)
+            case = f"step {step}, lr={lr}, momentum={momentum}" + (", float32" if dtype == np.float32 else "")
+            grad = rng.normal(size=shape).astype(dtype)
             holder.grads["p"][...] = grad
             reference.step()
             expected_param = holder.params["p"]
@@ -207,11 +229,116 @@ def check_momentum_step(fn):
                     np.allclose(new_param, param - lr * grad):
                 fail(exercise, f"step 1 was right but step {step} is plain SGD ({case}): the velocity must "
                                "carry over from step to step (momentum * velocity - lr * grad)")
-            compare(exercise, raw_param, expected_param, what="new_param", case=case)
+            judge(exercise, [Part("new_param", raw_param, expected_param, dtype)], case)
             if new_velocity.shape == shape and np.allclose(new_velocity, -expected_velocity) \
                     and np.abs(expected_velocity).max() > 0:
                 fail(exercise, f"new_velocity has the opposite sign ({case}): in this lesson v = μv − ηg "
                                "points downhill and param + v is the update")
-            compare(exercise, raw_velocity, expected_velocity, what="new_velocity", case=case)
-            param, velocity = new_param, new_velocity
-    return passed(exercise, "three steps each with momentum 0.9, 0.5 and 0 match cnnlib.optim.SGD")
+            judge(exercise, [Part("new_velocity", raw_velocity, expected_velocity, dtype)], case)
+            param, velocity = new_param.astype(dtype), new_velocity.astype(dtype)
+    return passed(exercise, f"three steps on each of {len(cases)} {'hidden ' if hidden else ''}cases (momentum 0 "
+                            "and float32 included) match cnnlib.optim.SGD")
+
+
+#: The name my_cnn.py uses; ``check_momentum_step`` is the same check under lesson 6's older name.
+check_momentum_step = check_sgd_momentum_step
+
+
+def _adam_param(param, m_new, v_new, t, lr, beta1, beta2, eps, *, correct=(True, True), sqrt=True, eps_inside=False):
+    """Adam's new parameter from the new m and v, with a slip planted on request."""
+    m_hat = m_new / (1 - beta1 ** t) if correct[0] else m_new
+    v_hat = v_new / (1 - beta2 ** t) if correct[1] else v_new
+    scale = np.sqrt(v_hat + eps) if eps_inside else (np.sqrt(v_hat) if sqrt else v_hat) + eps
+    return param - lr * m_hat / scale
+
+
+@reports_output
+def check_adam_step(fn, *, seed=None):
+    """my_cnn.py, lesson 6: ``fn(param, grad, m, v, t, lr, beta1, beta2, eps) -> (param_new, m_new, v_new)``.
+
+    One bias-corrected Adam step, compared over four steps (t = 1, 2, 3, 4) with
+    :class:`cnnlib.optim.Adam`; each step starts from the right state, so a failure names
+    the first wrong part (param_new, m_new or v_new) and the slip: no bias correction, t off
+    by one, the square root missing, eps inside the root, the step's sign.
+
+    Parameters
+    ----------
+    fn : callable
+        The learner's ``adam_step``.
+    seed : None or int
+        None: the lesson's cases; an int: other values, sizes and hyper-parameters drawn
+        from it (hidden tests).
+    """
+    exercise = "adam_step"
+    hidden = seed is not None
+    rng = case_rng(seed, 61)
+    if hidden:
+        cases = [(tuple(int(n) for n in rng.integers(2, 6, size=2)), round(float(rng.uniform(0.005, 0.05)), 4),
+                  0.9, 0.999, 1e-8, np.float64),
+                 ((int(rng.integers(3, 8)),), round(float(rng.uniform(0.05, 0.2)), 3),
+                  round(float(rng.uniform(0.7, 0.9)), 2), round(float(rng.uniform(0.95, 0.995)), 3), 1e-6, np.float64),
+                 ((int(rng.integers(2, 5)), 3), round(float(rng.uniform(0.005, 0.05)), 4), 0.9, 0.999, 1e-8,
+                  np.float32)]
+    else:
+        cases = [((3, 4), 0.01, 0.9, 0.999, 1e-8, np.float64), ((5,), 0.1, 0.8, 0.99, 1e-6, np.float64),
+                 ((2, 3), 0.01, 0.9, 0.999, 1e-8, np.float32)]
+    for shape, lr, beta1, beta2, eps, dtype in cases:
+        holder = _Holder(rng.normal(size=shape).astype(dtype).astype(np.float64))
+        reference = Adam(holder, lr=lr, betas=(beta1, beta2), eps=eps)
+        m, v = np.zeros(shape), np.zeros(shape)
+        for t in range(1, 5):
+            case = (f"step t={t}, lr={lr}, beta1={beta1}, beta2={beta2}, eps={eps:g}"
+                    + (", float32" if dtype == np.float32 else ""))
+            param = holder.params["p"].astype(dtype)
+            grad = rng.normal(size=shape).astype(dtype)
+            given = [param.copy(), grad.copy(), m.astype(dtype), v.astype(dtype)]
+            args = [a.copy() for a in given]
+            result = call(exercise, fn, *args, t, lr, beta1, beta2, eps, case=case, quiet=True)
+            unchanged(exercise, list(zip(("param", "grad", "m", "v"), given, args)), case)
+            if not isinstance(result, (tuple, list)) or len(result) != 3:
+                fail(exercise, f"return the three arrays (param_new, m_new, v_new) ({case}), got "
+                               f"{type(result).__name__}" + (f" of length {len(result)}"
+                                                             if isinstance(result, (tuple, list)) else ""))
+            p64, g64, m64, v64 = (a.astype(np.float64) for a in given)
+            holder.params["p"][...] = p64
+            holder.grads["p"][...] = g64
+            reference._m[(0, "p")], reference._v[(0, "p")] = m64.copy(), v64.copy()
+            reference.steps = t - 1
+            reference.step()
+            m_new, v_new = reference._m[(0, "p")].copy(), reference._v[(0, "p")].copy()
+
+            def slip(**kwargs):
+                return _adam_param(p64, m_new, v_new, t, lr, beta1, beta2, eps, **kwargs)
+            param_slips = [
+                (slip(correct=(False, False)), "no bias correction: divide m_new by (1 - beta1**t) and v_new by "
+                                               "(1 - beta2**t) before the step; without it the first steps are far "
+                                               "too small or too big"),
+                (slip(correct=(True, False)), "only m is bias-corrected: v_hat = v_new / (1 - beta2**t) too"),
+                (slip(correct=(False, True)), "only v is bias-corrected: m_hat = m_new / (1 - beta1**t) too"),
+                (_adam_param(p64, m_new, v_new, t + 1, lr, beta1, beta2, eps),
+                 f"the bias correction uses t + 1 = {t + 1}: t is already the number of this step (1 for the "
+                 "first), so use beta1**t and beta2**t"),
+                (slip(sqrt=False), "the square root is missing: divide by sqrt(v_hat) + eps, not v_hat + eps"),
+                (slip(eps_inside=True), "eps sits inside the square root: it is sqrt(v_hat) + eps"),
+                (2 * p64 - holder.params["p"], "the step goes uphill: param_new = param - lr * m_hat / (...)"),
+            ]
+            if t > 1:
+                param_slips.append((_adam_param(p64, m_new, v_new, t - 1, lr, beta1, beta2, eps),
+                                    f"the bias correction uses t - 1 = {t - 1}: t is already the number of this "
+                                    "step (1 for the first), so use beta1**t and beta2**t"))
+            m_slips = [(beta1 * m64 + g64, "m_new = beta1 * m + (1 - beta1) * grad: the (1 - beta1) is missing"),
+                       ((1 - beta1) * m64 + beta1 * g64, "beta1 and (1 - beta1) are swapped: m_new = beta1 * m + "
+                                                         "(1 - beta1) * grad"),
+                       (m_new / (1 - beta1 ** t), "you returned the bias-corrected m_hat; return m_new (the "
+                                                  "correction is used for the step only)")]
+            v_slips = [(beta2 * v64 + (1 - beta2) * np.abs(g64), "v averages the SQUARED gradient: grad**2"),
+                       (beta2 * v64 + g64 ** 2, "v_new = beta2 * v + (1 - beta2) * grad**2: the (1 - beta2) is "
+                                                "missing"),
+                       (v_new / (1 - beta2 ** t), "you returned the bias-corrected v_hat; return v_new (the "
+                                                  "correction is used for the step only)")]
+            judge(exercise, [Part("param_new", result[0], holder.params["p"], dtype, param_slips),
+                             Part("m_new", result[1], m_new, dtype, m_slips),
+                             Part("v_new", result[2], v_new, dtype, v_slips)], case)
+            m, v = m_new, v_new
+    return passed(exercise, f"four steps (t = 1 to 4) on each of {len(cases)} {'hidden ' if hidden else ''}cases "
+                            "match cnnlib.optim.Adam, bias correction and float32 included")
