@@ -17,8 +17,8 @@ import cnnlib.losses
 import cnnlib.ops
 from check_helpers import conv2d_single, fails_with, passes, stable_softmax
 from cnnlib import ops
-from cnnlib.explore.checks import (CheckFailed, check_conv2d_single, check_minibatches, check_mlp_param_count,
-                                   check_momentum_step, check_relu_backward, check_softmax)
+from cnnlib.explore.checks import (CheckFailed, check_conv2d_single, check_linear_forward, check_minibatches,
+                                   check_mlp_param_count, check_momentum_step, check_relu_backward, check_softmax)
 from cnnlib.explore.checks import _runner
 from cnnlib.explore.checks._compare import distinct
 from cnnlib.losses import SoftmaxCrossEntropy, softmax
@@ -221,8 +221,7 @@ def test_distinct_uses_the_digits_that_differ():
 
 
 def test_a_float32_answer_prints_different_numbers_and_names_the_dtype():
-    message = fails_with(check_relu_backward, lambda dout, x: np.where(x > 0, dout, 0.0).astype(np.float32),
-                         "float32", "float64")
+    message = fails_with(check_linear_forward, lambda x, w, b: (x @ w + b).astype(np.float32), "float32", "float64")
     got, expected = re.search(r"got (\S+), expected (\S+)", message).groups()
     assert got != expected, message
     assert "significant digits" in message
@@ -342,4 +341,4 @@ def test_other_threads_keep_the_library_while_a_check_runs():
         return np.where(x > 0, dout, 0.0)
 
     check_relu_backward(honest_but_busy)
-    assert len(seen) == 3 and np.array_equal(seen[0][0], [0.0, 2.0])
+    assert len(seen) == 4 and np.array_equal(seen[0][0], [0.0, 2.0])     # one call per case

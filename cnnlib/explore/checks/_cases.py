@@ -123,10 +123,16 @@ class Part:
             if self._close(got, wrong) and not self._close(self.expected, wrong):
                 fail(exercise, f"{lead} ({case}): {words}")
         dtype = dtype_of(self.got)
+        if (not self._dtype_ok() and dtype is not None and np.issubdtype(dtype, np.floating)
+                and np.finfo(dtype).eps > np.finfo(self.dtype).eps):
+            # Less precise than the inputs: show a value that differs, with the digits that differ.
+            compare(exercise, self.got, self.expected.astype(self.dtype), what=self.name, rtol=1e-12, atol=0,
+                    case=case)
         if not self._dtype_ok() and self._close(got, self.expected):
             fail(exercise, f"{self.name} is a {dtype} array ({case}); the inputs are {self.dtype}, so it must "
-                           f"be {self.dtype} too: float32 in, float32 out. Start from np.zeros_like(x) (not "
-                           "np.zeros(shape), which is float64) or convert with .astype(x.dtype)")
+                           f"be {self.dtype} too ({self.dtype} in, {self.dtype} out). Start from np.zeros_like(x) "
+                           "(not np.zeros(shape), which is float64) and look for an .astype() or a dtype= that "
+                           "changes it")
         expected = self.expected.astype(self.dtype) if self.keep_dtype else self.expected
         compare(exercise, self.got, expected, what=self.name, rtol=self.rtol, atol=self.atol, case=case)
         fail(exercise, f"{lead} ({case})")      # compare found nothing: the dtype made it wrong

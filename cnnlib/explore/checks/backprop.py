@@ -346,9 +346,9 @@ def check_linear_backward(fn, *, seed=None):
                  [(d64.mean(axis=0), f"db is the mean over the batch; it is the sum: dout.sum(axis=0), not "
                                      f"divided by N = {N}"),
                   (d64[0], "db is the first example's dout only: sum over the batch, dout.sum(axis=0)")],
-                 {(N, M): "db was not summed over the batch: db = dout.sum(axis=0), one value per output",
-                  (N,): "db was summed over the wrong axis: sum over the batch (axis 0), one value per output",
-                  (1, M): "db should be 1-D, shape (M,): dout.sum(axis=0) without keepdims"}),
+                 {(1, M): "db should be 1-D, shape (M,): dout.sum(axis=0) without keepdims",
+                  (N, M): "db was not summed over the batch: db = dout.sum(axis=0), one value per output",
+                  (N,): "db was summed over the wrong axis: sum over the batch (axis 0), one value per output"}),
         ]
         for part in parts:
             part.shapes.pop(part.expected.shape, None)

@@ -1,0 +1,453 @@
+"""Checks of my_cnn.py's functions (issue 10 item 2): the teacher's solutions pass on the visible and
+hidden cases, stubs say "not written yet", each planted mistake fails with its own words, calls into
+cnnlib and endless loops are stopped, in-place edits are caught; check_my_net names the layer and
+gradient of a planted bug."""
+import importlib.util
+import pathlib
+import time
+import types
+
+import numpy as np
+import pytest
+
+import cnnlib.ops
+from check_helpers import fails_with
+from cnnlib.explore.checks import (check_adam_step, check_conv2d_backward, check_conv2d_forward, check_linear_backward,
+                                   check_linear_forward, check_maxpool_backward, check_maxpool_forward,
+                                   check_momentum_step, check_my_net, check_relu_backward, check_relu_forward,
+                                   check_sgd_momentum_step, check_softmax_cross_entropy)
+from cnnlib.explore.checks import _runner
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load_my_cnn():
+    spec = importlib.util.spec_from_file_location("my_cnn_teacher", ROOT / "notebooks" / "my_cnn.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+my_cnn = _load_my_cnn()
+
+# check -> the teacher's function it checks
+CHECKS = {check_conv2d_forward: "conv2d_forward", check_conv2d_backward: "conv2d_backward",
+          check_maxpool_forward: "maxpool_forward", check_maxpool_backward: "maxpool_backward",
+          check_relu_forward: "relu_forward", check_relu_backward: "relu_backward",
+          check_linear_forward: "linear_forward", check_linear_backward: "linear_backward",
+          check_softmax_cross_entropy: "softmax_cross_entropy", check_sgd_momentum_step: "sgd_momentum_step",
+          check_adam_step: "adam_step"}
+IDS = list(CHECKS.values())
+
+
+def with_seed(check, seed):
+    return lambda fn: check(fn, seed=seed)
+
+
+# ----------------------------------------------------------------------------- every check
+
+@pytest.mark.parametrize("check", CHECKS, ids=IDS)
+def test_teacher_solution_passes_visible_and_hidden_cases(check, capsys):
+    fn = getattr(my_cnn, CHECKS[check])
+    check(fn)
+    for seed in (0, 1, 2, 7, 12345):
+        check(fn, seed=seed)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and all(line.startswith("✓") for line in lines), lines
+    assert "hidden" not in lines[0] and all("hidden" in line for line in lines[1:]), lines
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=IDS)
+def test_stub_says_not_written_yet(check):
+    def stub(*args):
+        raise NotImplementedError("Exercise: write your code here")
+    fails_with(check, stub, "not written yet")
+    fails_with(with_seed(check, 3), stub, "not written yet")
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=IDS)
+def test_hidden_seeds_draw_other_cases(check):
+    """The first input the function sees differs between the lesson's cases and each hidden seed,
+    and the same seed gives the same cases."""
+    teacher = getattr(my_cnn, CHECKS[check])
+
+    def first_input(seed):
+        seen = []
+
+        def recorder(*args):
+            seen.append([np.array(a, copy=True) for a in args if isinstance(a, np.ndarray)])
+            return teacher(*args)
+        check(recorder, seed=seed)
+        return seen
+
+    visible, hidden_a, hidden_b, again = first_input(None), first_input(5), first_input(6), first_input(5)
+    assert len(visible) > 1
+
+    def same(a, b):
+        return len(a) == len(b) and all(len(x) == len(y) and all(u.shape == v.shape and np.array_equal(u, v)
+                                                                 for u, v in zip(x, y)) for x, y in zip(a, b))
+    assert not same(visible, hidden_a) and not same(hidden_a, hidden_b)
+    assert same(hidden_a, again)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=IDS)
+def test_a_function_that_calls_cnnlib_fails_saying_so(check):
+    teacher = getattr(my_cnn, CHECKS[check])
+
+    def delegates(*args):
+        cnnlib.ops.relu_forward(np.zeros(2))
+        return teacher(*args)
+    fails_with(check, delegates, "your function called cnnlib.ops.relu_forward: write it yourself with NumPy")
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=IDS)
+def test_an_endless_loop_is_stopped(check, monkeypatch):
+    monkeypatch.setattr(_runner, "TIME_LIMIT_SECONDS", 0.3)
+
+    def endless(*args):
+        while True:
+            pass
+    start = time.monotonic()
+    fails_with(check, endless, "ran for more than 0.3 s", "loop that never ends")
+    assert time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=IDS)
+def test_writing_into_an_argument_is_caught(check):
+    teacher = getattr(my_cnn, CHECKS[check])
+
+    def scribbles(*args):
+        result = teacher(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        args[0][...] = 7        # every function's first argument is an array
+        return result
+    fails_with(check, scribbles, "in place")
+
+
+def test_the_old_momentum_name_is_the_same_check():
+    assert check_momentum_step is check_sgd_momentum_step
+
+
+@pytest.mark.parametrize("check", [check_conv2d_backward, check_softmax_cross_entropy, check_adam_step,
+                                   check_conv2d_forward, check_maxpool_backward], ids=str)
+def test_float32_must_stay_float32(check):
+    teacher = getattr(my_cnn, CHECKS[check])
+
+    def widens(*args):
+        result = teacher(*[a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype == np.float32 else a
+                           for a in args])
+        return result
+    fails_with(check, widens, "is a float64 array", "the inputs are float32", "float32 in, float32 out")
+
+
+def test_a_float32_value_that_prints_the_same_shows_the_digits_that_differ():
+    def off_a_little(x, w, b, stride=1, padding=0):
+        out = my_cnn.conv2d_forward(x, w, b, stride, padding)
+        if out.dtype == np.float32:
+            out = out.copy()
+            out[0, 0, 0, 0] *= np.float32(1.001)
+        return out
+    message = fails_with(check_conv2d_forward, off_a_little, "float32", "the output is wrong at index (0, 0, 0, 0)")
+    got, expected = message.split("got ")[1].split(", expected ")
+    assert got.split()[0] != expected.split()[0].rstrip("(")
+
+
+# ----------------------------------------------------------------------------- conv2d
+def conv_forward(x, w, b, stride=1, padding=0):
+    return my_cnn.conv2d_forward(x, w, b, stride, padding)
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda x, w, b, stride=1, padding=0: conv_forward(x, w[:, :, ::-1, ::-1].copy(), b, stride, padding), "flipped"),
+    (lambda x, w, b, stride=1, padding=0: conv_forward(x, w, 0 * b, stride, padding), "the bias is missing"),
+    (lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, 0), "the padding is ignored"),
+    (lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, 1, padding), "the stride is ignored"),
+    (lambda x, w, b, stride=1, padding=0: conv_forward(x, w.transpose(0, 1, 3, 2).copy(), b, stride, padding),
+     "kernel transposed"),
+])
+def test_conv2d_forward_names_the_mistake(fn, words):
+    fails_with(check_conv2d_forward, fn, "✗ conv2d_forward:", words)
+
+
+def conv_backward(dout, x, w, stride=1, padding=0, *, bug=None):
+    """The teacher's conv2d_backward, with a bug planted on request."""
+    F, C, KH, KW = w.shape
+    H_out, W_out = dout.shape[2:]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = np.lib.stride_tricks.sliding_window_view(x_pad, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]
+    db = dout.sum(axis=(0, 2, 3))
+    dw = np.tensordot(dout, windows, axes=([0, 2, 3], [0, 2, 3]))
+    if bug == "dw last image":
+        dw = np.tensordot(dout[-1:], windows[-1:], axes=([0, 2, 3], [0, 2, 3]))
+    if bug == "db per image":
+        db = dout.sum(axis=(2, 3))
+    dout_dx = dout
+    if bug == "dout off by one":
+        dout_dx = np.zeros_like(dout)
+        dout_dx[:, :, :-1] = dout[:, :, 1:]
+    step = 1 if bug == "no stride" else stride
+    dx_pad = np.zeros_like(x_pad)
+    for p in range(KH):
+        for q in range(KW):
+            kernel = w[:, :, q, p] if bug == "transposed" else w[:, :, KH - 1 - p, KW - 1 - q] if bug == "flipped" \
+                else w[:, :, p, q]
+            back = np.tensordot(dout_dx, kernel, axes=([1], [0]))
+            dx_pad[:, :, p:p + step * H_out:step, q:q + step * W_out:step] += back.transpose(0, 3, 1, 2)
+    if bug == "not cropped":
+        return dx_pad, dw, db
+    dx = dx_pad[:, :, padding:padding + x.shape[2], padding:padding + x.shape[3]]
+    return dx, dw, db
+
+
+def planted(bug):
+    def fn(dout, x, w, stride=1, padding=0):
+        return conv_backward(dout, x, w, stride, padding, bug=bug)
+    return fn
+
+
+def test_the_conv_backward_helper_is_right_without_a_bug(capsys):
+    check_conv2d_backward(planted(None))
+    assert capsys.readouterr().out.startswith("✓ conv2d_backward")
+
+
+@pytest.mark.parametrize("bug, words", [
+    ("transposed", ["dx is wrong (dw and db are right)", "kernel transposed", "w[f, c, q, p]"]),
+    ("flipped", ["dx is wrong (dw and db are right)", "flipped in both directions"]),
+    ("no stride", ["dx is wrong (dw and db are right)", "the stride (2) is ignored"]),
+    ("not cropped", ["dx is wrong (dw and db are right)", "dx still has the padding"]),
+    ("dout off by one", ["dx is wrong (dw and db are right)", "off-by-one slice or range of dout"]),
+    ("dw last image", ["dw is wrong (dx and db are right)", "last image only"]),
+    ("db per image", ["db is wrong (dx and dw are right)", "not summed over the batch"]),
+])
+def test_conv2d_backward_names_the_gradient_and_the_mistake(bug, words):
+    fails_with(check_conv2d_backward, planted(bug), "✗ conv2d_backward:", *words)
+
+
+def test_conv2d_backward_planted_bugs_fail_the_hidden_cases_too():
+    for bug in ("transposed", "dout off by one", "no stride"):
+        fails_with(with_seed(check_conv2d_backward, 4), planted(bug), "dx is wrong")
+
+
+def test_conv2d_backward_names_the_first_wrong_value_of_an_unknown_mistake():
+    def slightly_off(dout, x, w, stride=1, padding=0):
+        dx, dw, db = my_cnn.conv2d_backward(dout, x, w, stride, padding)
+        return dx, dw + 0.01, db
+    fails_with(check_conv2d_backward, slightly_off, "dw is wrong at index (0, 0, 0, 0)")
+
+
+def test_conv2d_backward_wants_three_gradients():
+    fails_with(check_conv2d_backward, lambda dout, x, w, stride=1, padding=0:
+               my_cnn.conv2d_backward(dout, x, w, stride, padding)[:2], "(dx, dw, db)")
+
+
+# ----------------------------------------------------------------------------- pooling
+
+def test_maxpool_forward_names_the_average():
+    def average(x, k, stride):
+        return cnnlib_free_avg(x, k, stride)
+    fails_with(check_maxpool_forward, average, "the average of each window")
+
+
+def cnnlib_free_avg(x, k, stride):
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    return windows.mean(axis=(4, 5))
+
+
+def test_maxpool_forward_names_a_stride_of_k():
+    fails_with(check_maxpool_forward, lambda x, k, stride: my_cnn.maxpool_forward(x, k, k), "instead of stride")
+
+
+def test_maxpool_backward_names_the_last_maximum():
+    def last_max(dout, x, k, stride):
+        N, C, H_out, W_out = dout.shape
+        dx = np.zeros_like(x)
+        for n, c, i, j in np.ndindex(N, C, H_out, W_out):
+            window = x[n, c, i * stride:i * stride + k, j * stride:j * stride + k]
+            best = k * k - 1 - int(np.argmax(window.ravel()[::-1]))
+            p, q = divmod(best, k)
+            dx[n, c, i * stride + p, j * stride + q] += dout[n, c, i, j]
+        return dx
+    fails_with(check_maxpool_backward, last_max, "the LAST of them", "FIRST maximum")
+
+
+@pytest.mark.parametrize("seed", [None, 2])
+def test_maxpool_backward_names_stride_ties_and_overwrite(seed):
+    def every_tie(dout, x, k, stride):
+        dx = np.zeros_like(x)
+        for i, j in np.ndindex(*dout.shape[2:]):
+            rows, cols = slice(i * stride, i * stride + k), slice(j * stride, j * stride + k)
+            window = x[:, :, rows, cols]
+            dx[:, :, rows, cols] += (window == window.max(axis=(2, 3), keepdims=True)) * dout[:, :, i:i + 1, j:j + 1]
+        return dx
+
+    def loop(dout, x, k, stride, *, stride_in_dx=True, add=True):
+        dx = np.zeros_like(x)
+        for n, c, i, j in np.ndindex(*dout.shape):
+            window = x[n, c, i * stride:i * stride + k, j * stride:j * stride + k]
+            p, q = divmod(int(np.argmax(window)), k)
+            s = stride if stride_in_dx else 1
+            if add:
+                dx[n, c, i * s + p, j * s + q] += dout[n, c, i, j]
+            else:
+                dx[n, c, i * s + p, j * s + q] = dout[n, c, i, j]
+        return dx
+    check = with_seed(check_maxpool_backward, seed)
+    fails_with(check, every_tie, "ALL of them")
+    fails_with(check, lambda dout, x, k, stride: loop(dout, x, k, stride, stride_in_dx=False), "forgotten stride")
+    fails_with(check, lambda dout, x, k, stride: loop(dout, x, k, stride, add=False), "`+=`")
+
+
+# ----------------------------------------------------------------------------- ReLU and Linear
+
+def test_relu_forward_names_the_mask():
+    fails_with(check_relu_forward, lambda x: (x > 0).astype(x.dtype), "the mask")
+
+
+def test_relu_forward_in_place():
+    def in_place(x):
+        np.maximum(x, 0, out=x)
+        return x
+    fails_with(check_relu_forward, in_place, "changed its argument `x` in place")
+
+
+def test_linear_forward_names_the_missing_bias():
+    fails_with(check_linear_forward, lambda x, w, b: x @ w, "the bias is missing")
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda dout, x, w: (dout @ w.T, dout.T @ x, dout.sum(axis=0)),
+     ["dw is wrong (dx and db are right)", "dw is transposed", "dout.T @ x"]),
+    (lambda dout, x, w: (dout @ w.T, x.T @ dout, dout),
+     ["db is wrong (dx and dw are right)", "not summed over the batch"]),
+    (lambda dout, x, w: (dout @ w.T, x.T @ dout, dout.mean(axis=0)), ["db is wrong", "the mean over the batch"]),
+])
+def test_linear_backward_names_the_gradient_and_the_mistake(fn, words):
+    fails_with(check_linear_backward, fn, "✗ linear_backward:", *words)
+
+
+# ----------------------------------------------------------------------------- softmax cross-entropy
+
+def _p(logits):
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_softmax_cross_entropy_names_the_mistakes():
+    def not_divided(logits, labels):
+        loss, grad = my_cnn.softmax_cross_entropy(logits, labels)
+        return loss, grad * len(labels)
+
+    def unstable(logits, labels):
+        e = np.exp(logits)
+        p = e / e.sum(axis=1, keepdims=True)
+        N = len(labels)
+        t = np.eye(logits.shape[1])[labels]
+        return float(-np.log(p[np.arange(N), labels]).mean()), ((p - t) / N).astype(logits.dtype)
+
+    def probabilities(logits, labels):
+        loss, _ = my_cnn.softmax_cross_entropy(logits, labels)
+        return loss, _p(logits).astype(logits.dtype)
+
+    def summed_loss(logits, labels):
+        loss, grad = my_cnn.softmax_cross_entropy(logits, labels)
+        return loss * len(labels), grad
+    fails_with(check_softmax_cross_entropy, not_divided, "dlogits is wrong (the loss is right)", "times too big")
+    fails_with(check_softmax_cross_entropy, unstable, "exp(1000) overflows", "Subtract each row's maximum")
+    fails_with(check_softmax_cross_entropy, probabilities, "dlogits is p, the probabilities")
+    fails_with(check_softmax_cross_entropy, summed_loss, "the loss is wrong (dlogits is right)", "the mean")
+
+
+# ----------------------------------------------------------------------------- optimisers
+
+def test_sgd_momentum_step_names_sign_and_order():
+    def uphill(param, grad, velocity, lr, momentum):
+        velocity = momentum * velocity - lr * grad
+        return param - velocity, velocity
+
+    def momentum_after(param, grad, velocity, lr, momentum):
+        return param + velocity, momentum * velocity - lr * grad
+    fails_with(check_sgd_momentum_step, uphill, "uphill")
+    fails_with(check_sgd_momentum_step, momentum_after, "old velocity")
+    fails_with(with_seed(check_sgd_momentum_step, 3), uphill, "uphill")
+
+
+def adam(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *, bug=None):
+    m_new = beta1 * m + (1 - beta1) * grad
+    v_new = beta2 * v + (1 - beta2) * grad * grad
+    tt = t + 1 if bug == "t+1" else t
+    m_hat, v_hat = m_new / (1 - beta1 ** tt), v_new / (1 - beta2 ** tt)
+    if bug == "no correction":
+        m_hat, v_hat = m_new, v_new
+    scale = v_hat + eps if bug == "no sqrt" else np.sqrt(v_hat) + eps
+    return param - lr * m_hat / scale, m_new, v_new
+
+
+@pytest.mark.parametrize("bug, words", [("no correction", "no bias correction"), ("t+1", "uses t + 1"),
+                                        ("no sqrt", "square root is missing")])
+def test_adam_step_names_the_mistake(bug, words):
+    def fn(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        return adam(param, grad, m, v, t, lr, beta1, beta2, eps, bug=bug)
+    fails_with(check_adam_step, fn, "param_new is wrong (m_new and v_new are right)", words)
+    fails_with(with_seed(check_adam_step, 8), fn, "param_new is wrong", words)
+
+
+def test_seed_must_be_a_whole_number():
+    with pytest.raises(ValueError, match="seed must be None"):
+        check_adam_step(my_cnn.adam_step, seed=-1)
+    with pytest.raises(ValueError, match="seed must be None"):
+        check_conv2d_forward(my_cnn.conv2d_forward, seed=1.5)
+
+
+# ----------------------------------------------------------------------------- the whole net
+
+def learner(**replaced):
+    """The teacher's my_cnn with some functions replaced."""
+    functions = {name: getattr(my_cnn, name) for name in dir(my_cnn) if not name.startswith("_")}
+    return types.SimpleNamespace(**{**functions, **replaced})
+
+
+def test_my_net_passes_the_teacher_solution(capsys):
+    start = time.monotonic()
+    check_my_net(my_cnn)
+    check_my_net(my_cnn, seed=3)
+    assert time.monotonic() - start < 10
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("✓ my net:") for line in lines), lines
+
+
+@pytest.mark.parametrize("bug", ["transposed", "dout off by one"])
+def test_my_net_stops_the_planted_conv_backward_bugs(bug):
+    message = fails_with(check_my_net, learner(conv2d_backward=planted(bug)), "conv2d_backward",
+                         "layer 0, Conv2d(1→8, k=5", "(yours): dx is wrong", "relative error", "pass mark 1e-07")
+    assert "layer 0" in message
+
+
+def test_my_net_names_the_pool_layer_of_a_broken_maxpool_backward():
+    fails_with(check_my_net, learner(maxpool_backward=_maxpool_backward_no_stride), "layer 2, MaxPool2d(k=2, stride=2) (yours)",
+               "dx is wrong", "maxpool_backward")
+
+
+def _maxpool_backward_no_stride(dout, x, k, stride):
+    """Lesson 5's Bug 1: the gradient lands at i + p instead of i * stride + p."""
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*dout.shape):
+        window = x[n, c, i * stride:i * stride + k, j * stride:j * stride + k]
+        p, q = divmod(int(np.argmax(window)), k)
+        dx[n, c, i + p, j + q] += dout[n, c, i, j]
+    return dx
+
+
+def test_my_net_names_a_function_not_written_yet():
+    def stub(*args):
+        raise NotImplementedError
+    fails_with(check_my_net, learner(conv2d_forward=stub), "layer 0, Conv2d(1→8", "conv2d_forward is not written "
+                                                                                   "yet: lesson 2")
+    fails_with(check_my_net, learner(linear_backward=stub), "linear_backward is not written yet: lesson 5")
+
+
+def test_my_net_names_a_wrong_forward_pass_and_a_call_into_cnnlib():
+    fails_with(check_my_net, learner(relu_forward=lambda x: np.abs(x)), "layer 1, ReLU() (yours)",
+               "relu_forward", "forward pass is wrong")
+
+    def delegating_linear(x, w, b):
+        return cnnlib.ops.linear_forward(x, w, b)[0]
+    fails_with(check_my_net, learner(linear_forward=delegating_linear), "your function called cnnlib.ops.linear_forward")
