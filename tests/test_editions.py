@@ -22,6 +22,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 SCRIPT = ROOT / "scripts" / "build_student_edition.py"
 CHECK_CALL = re.compile(r"\bcheck_\w+\(")
+# The learner's own module: exercises "(implement, in `my_cnn.py`)", checked by cells that call
+# check_*(my_cnn.<function>).
+MY_CNN = ROOT / "notebooks" / "my_cnn.py"
+MY_CNN_EXERCISE = "(implement, in `my_cnn.py`)"
+MY_CNN_CHECK = re.compile(r"\bcheck_\w+\(my_cnn\.")
 
 _spec = importlib.util.spec_from_file_location("build_student_edition", SCRIPT)
 builder = importlib.util.module_from_spec(_spec)
@@ -46,6 +51,23 @@ def exercises(nb):
             assert check is not None, f"cell {i} is a coding exercise but no later cell calls a check_* function"
             found.append((i, check))
     return found
+
+
+def my_cnn_checks(nb):
+    """Indices of the cells that check functions of the learner's my_cnn.py."""
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and MY_CNN_CHECK.search(c.source)]
+
+
+@contextlib.contextmanager
+def my_cnn_from(folder):
+    """``import my_cnn`` finds ``folder/my_cnn.py`` (a fresh import, not a cached one)."""
+    sys.modules.pop("my_cnn", None)
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("my_cnn", None)
 
 
 def normalised(line):
@@ -77,12 +99,15 @@ def plain_python(source):
     return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
 
 
-def run_cells(nb, indices):
-    """Exec the setup cell and then ``indices`` in one namespace; returns what they printed."""
+def run_cells(nb, indices, my_cnn_folder=None):
+    """Exec the setup cell and then ``indices`` in one namespace; returns what they printed.
+
+    ``import my_cnn`` finds the one in ``my_cnn_folder`` (default: the teacher's, in notebooks/).
+    """
     namespace = {"__name__": "__lesson__"}
     setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    with contextlib.redirect_stdout(printed), my_cnn_from(my_cnn_folder or MY_CNN.parent):
         for i in [setup] + list(indices):
             exec(compile(plain_python(nb.cells[i].source), f"<cell {i}>", "exec"), namespace)
     return printed.getvalue()
@@ -91,7 +116,7 @@ def run_cells(nb, indices):
 @pytest.fixture(scope="module")
 def student_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
-    builder.build(LESSONS, out)
+    builder.build(builder.default_sources(), out)
     return out
 
 
@@ -110,6 +135,7 @@ def test_lesson_ends_with_3_to_5_exercises(lesson):
                   if c.cell_type == "markdown" and c.source.lstrip().startswith("## Exercises")), None)
     assert start is not None, f"{lesson.name}: no '## Exercises' section"
     n_coding = sum(i > start for i, _ in exercises(nb))
+    n_coding += sum(c.cell_type == "markdown" and MY_CNN_EXERCISE in c.source for c in nb.cells[start:])
     n_answers = sum(is_solution_cell(c) and c.cell_type == "markdown" for c in nb.cells[start:])
     assert 3 <= n_coding + n_answers <= 5, f"{lesson.name}: {n_coding} coding + {n_answers} written exercises"
     assert n_coding >= 1, f"{lesson.name}: no coding exercise with a check"
@@ -129,6 +155,52 @@ def test_teacher_solutions_pass_their_checks(lesson):
 
 
 @lesson_params
+def test_teacher_my_cnn_passes_the_lessons_checks(lesson):
+    nb = read(lesson)
+    for i in my_cnn_checks(nb):
+        stored = "".join(o.get("text", "") for o in nb.cells[i].outputs if o.output_type == "stream")
+        assert stored.startswith("✓"), f"{lesson.name} cell {i}: stored check output is {stored!r}"
+        printed = run_cells(nb, [i])
+        assert printed.strip() and all(line.startswith("✓") for line in printed.strip().splitlines()), \
+            f"{lesson.name} cell {i} printed {printed!r}"
+
+
+@lesson_params
+def test_student_my_cnn_fails_each_check_saying_not_written_yet(lesson, student_dir):
+    nb = read(lesson)
+    for i in my_cnn_checks(nb):
+        with pytest.raises(CheckFailed) as failure:
+            run_cells(nb, [i], student_dir)
+        assert "not written yet" in str(failure.value), str(failure.value)
+
+
+def test_lessons_2_to_6_each_ask_for_my_cnn_functions_and_check_every_one():
+    asked = set()
+    for lesson in LESSONS:
+        for i in my_cnn_checks(read(lesson)):
+            asked.update(re.findall(r"my_cnn\.(\w+)", read(lesson).cells[i].source))
+    with my_cnn_from(MY_CNN.parent):
+        import my_cnn
+        written = {name for name, value in vars(my_cnn).items()
+                   if callable(value) and getattr(value, "__module__", "") == "my_cnn"}
+    assert asked == written, f"functions never checked: {written - asked}; checked but missing: {asked - written}"
+
+
+def test_student_my_cnn_keeps_every_function_and_no_solution(student_dir):
+    teacher, student = MY_CNN.read_text(), (student_dir / "my_cnn.py").read_text()
+    assert "SOLUTION" not in student
+    assert student.count(builder.STUB) == teacher.count("# BEGIN SOLUTION") >= 11
+    assert re.findall(r"^def (\w+)\(", student, re.M) == re.findall(r"^def (\w+)\(", teacher, re.M)
+    inside = [normalised(line) for block in re.findall(r"# BEGIN SOLUTION\n(.*?)# END SOLUTION", teacher, re.S)
+              for line in block.splitlines()]
+    # The docstrings state some formulas as code (the spec): only lines found nowhere else count.
+    outside = {normalised(line) for line in re.sub(r"# BEGIN SOLUTION\n.*?# END SOLUTION", "", teacher,
+                                                    flags=re.S).splitlines()}
+    leaked = [line for line in inside if len(line) > 12 and line in student and not any(line in o for o in outside)]
+    assert not leaked, f"solution lines in the student's my_cnn.py: {leaked[:3]}"
+
+
+@lesson_params
 def test_student_notebook_is_valid_and_starts_clean(lesson, student_dir):
     teacher, student = read(lesson), read(student_dir / lesson.name)
     nbformat.validate(student)
@@ -137,7 +209,7 @@ def test_student_notebook_is_valid_and_starts_clean(lesson, student_dir):
     for i, (t, s) in enumerate(zip(teacher.cells, student.cells)):
         if s.cell_type == "code":
             assert s.outputs == [] and s.execution_count is None, f"cell {i} keeps outputs"
-        if not is_solution_cell(t) and "# BEGIN SOLUTION" not in t.source:
+        if not is_solution_cell(t) and "# BEGIN SOLUTION" not in t.source and "BEGIN HIDDEN TESTS" not in t.source:
             assert s.source == t.source, f"cell {i} changed but holds no solution"
 
 
@@ -165,7 +237,7 @@ def test_each_stub_fails_its_check_with_a_helpful_message(lesson, student_dir):
     teacher, student = read(lesson), read(student_dir / lesson.name)
     for ex, check in exercises(teacher):
         with pytest.raises(CheckFailed) as failure:
-            run_cells(student, [i for i, _ in exercises(teacher) if i <= ex] + [check])
+            run_cells(student, [i for i, _ in exercises(teacher) if i <= ex] + [check], student_dir)
         message = str(failure.value)
         assert message.startswith("✗") and "not written yet" in message, message
         assert "NotImplementedError" in message, f"the message should say which line to replace: {message}"
