@@ -128,7 +128,7 @@ def test_the_old_momentum_name_is_the_same_check():
 
 
 @pytest.mark.parametrize("check", [check_conv2d_backward, check_softmax_cross_entropy, check_adam_step,
-                                   check_conv2d_forward, check_maxpool_backward], ids=str)
+                                   check_conv2d_forward, check_maxpool_backward], ids=lambda check: check.__name__)
 def test_float32_must_stay_float32(check):
     teacher = getattr(my_cnn, CHECKS[check])
 
