@@ -322,6 +322,11 @@ def test_nbgrader_commands_on_the_documented_layout(tmp_path):
     nbgrader("generate_assignment", "lessons")
     released = (course / "release" / "lessons" / "my_cnn.py").read_text(encoding="utf-8")
     assert "BEGIN SOLUTION" not in released and "NotImplementedError" in released
+    # nbgrader's own release holds no answer, hidden test or teacher output either
+    release_text = (course / "release" / "lessons" / lesson.name).read_text(encoding="utf-8")
+    for secret in ("**Answer.**", "BEGIN HIDDEN TESTS", "seed=3613", "✓"):
+        assert secret not in release_text, f"nbgrader's release shows {secret!r}"
+    assert "YOUR ANSWER HERE" in release_text
     submitted = course / "submitted" / "alice" / "lessons"
     submitted.mkdir(parents=True)
     shutil.copyfile(course / "release" / "lessons" / lesson.name, submitted / lesson.name)
@@ -332,6 +337,11 @@ def test_nbgrader_commands_on_the_documented_layout(tmp_path):
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "cnn-from-scratch") as gradebook:
         submission = gradebook.find_submission("lessons", "alice")
-        items = metadata.graded_items(nbformat.read(lesson, as_version=4))
-        assert items
-        assert submission.score == submission.max_score == sum(points for _, points in items)
+        teacher = nbformat.read(lesson, as_version=4)
+        items = metadata.graded_items(teacher)
+        written = sum(metadata.nbgrader_of(c)["points"] for c in teacher.cells
+                      if c.cell_type == "markdown" and metadata.nbgrader_of(c).get("grade"))
+        assert items and written > 0
+        # every autograded point; the written answers wait for the teacher (manually graded cells)
+        assert submission.score == sum(points for _, points in items)
+        assert submission.max_score == sum(points for _, points in items) + written
