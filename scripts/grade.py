@@ -523,11 +523,15 @@ def grade(submissions, *, teacher_dir=NOTEBOOKS, lessons=None, timeout=DEFAULT_T
     notebooks = teacher_notebooks(teacher_dir, lessons)
     if not notebooks:
         raise GradingError(f"no teacher notebooks (0N_*.ipynb) in {teacher_dir}")
+    if sys.version_info < (3, 11):
+        raise GradingError(f"grading uses nbgrader 0.9, which needs Python 3.11 or newer; this is Python "
+                           f"{sys.version.split()[0]}. Run it with a newer Python (for ./run grade: "
+                           "PYTHON=python3.11 in a checkout whose .venv was made with it)")
+    if importlib.util.find_spec("nbgrader") is None:
+        raise GradingError("nbgrader is not installed; `./run grade` installs it, or: pip install nbgrader")
     problems = metadata.course_problems(notebooks)
     if problems:
         raise GradingError("the teacher notebooks' nbgrader metadata is not right:\n  " + "\n  ".join(problems))
-    if importlib.util.find_spec("nbgrader") is None:
-        raise GradingError("nbgrader is not installed; `./run grade` installs it, or: pip install nbgrader")
 
     base = pathlib.Path(tempfile.mkdtemp(prefix="cnnlib-grading-"))
     for forbidden in (submissions, NOTEBOOKS, teacher_dir):
