@@ -105,11 +105,11 @@ def check_output_shape(fn):
             fail(exercise, f"got {got}, expected {expected} ({case}): padding is added on both sides, "
                            "so the padded size is H + 2*padding")
         if any(g - e in (-1, 1) for g, e in zip(got, expected)):
-            fail(exercise, f"got {got}, expected {expected} ({case}): off by one - the first window sits "
-                           "at 0, then one more window per stride that still fits: "
-                           "(H + 2*padding - KH) // stride + 1")
-        fail(exercise, f"got {got}, expected {expected} ({case}); "
-                       "H_out = (H + 2*padding - KH) // stride + 1, and the same for W")
+            fail(exercise, f"got {got}, expected {expected} ({case}): off by one - count the windows on a "
+                           "small case by hand: the first sits at 0, then one more per stride while it still "
+                           "fits inside the padded image")
+        fail(exercise, f"got {got}, expected {expected} ({case}); section 3 derives the output size: "
+                       "try your formula on this case by hand, one axis at a time")
     return passed(exercise, f"all {len(cases)} hidden cases right, including non-square images and kernels, "
                             "strides that leave a remainder, and padding")
 
