@@ -17,8 +17,9 @@ are not students. The script
    student's own ``my_cnn.py`` (``Autograde.exclude_overwriting``) and the teacher's test
    cells (nbgrader puts the hidden tests back), each within ``--timeout`` seconds all
    told, so one hanging notebook costs only its own time;
-4. writes ``DIR/grades.csv`` (student, lesson, score, max_score, note), ``DIR/items.csv``
-   (one row per graded item, with the check's first line) and ``DIR/feedback/<student>.html``.
+4. writes ``DIR/grades.csv`` (student, lesson, score, max_score, note), ``DIR/totals.csv``
+   (student, score, max_score), ``DIR/items.csv`` (one row per graded item, with the check's
+   first line) and ``DIR/feedback/<student>.html``.
    Each is written to a temporary file first and then renamed over the old one.
 
 A student folder with a missing or unreadable notebook, or code that hangs, gets its rows
@@ -221,9 +222,13 @@ def _tail(text, lines=15):
 
 # ============================================================================ one student
 def student_folders(submissions):
-    """The student folders of ``submissions``, sorted by name (not ``feedback``, not hidden ones)."""
+    """The student folders of ``submissions``, sorted by name.
+
+    Not ``feedback`` (our output), not hidden folders, and not ``__MACOSX`` or other names
+    starting with ``__`` (left behind by unzipping on a Mac).
+    """
     return sorted(p for p in pathlib.Path(submissions).iterdir()
-                  if p.is_dir() and p.name != FEEDBACK_DIR and not p.name.startswith("."))
+                  if p.is_dir() and p.name != FEEDBACK_DIR and not p.name.startswith((".", "__")))
 
 
 def _readable_notebook(path):
@@ -236,18 +241,63 @@ def _readable_notebook(path):
     return None
 
 
+def _look_alike(folder, name):
+    """", found <other>: ..." when a file that is probably ``name`` sits elsewhere in ``folder``."""
+    stem = pathlib.Path(name).stem
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != name and path.name.startswith(stem) and path.suffix == pathlib.Path(name).suffix \
+                and ".ipynb_checkpoints" not in path.parts:
+            return (f" (found {path.relative_to(folder)}: put the file directly in {folder.name}/ under the name "
+                    f"{name}, then grade again)")
+        if path.is_file() and path.name == name:
+            return (f" (found {path.relative_to(folder)}: put the file directly in {folder.name}/, then grade again)")
+    return ""
+
+
 def _probe_import(folder, limit):
-    """Import the student's my_cnn.py alone in a fresh Python; a reason if it does not finish in ``limit`` s."""
+    """Import the student's my_cnn.py alone in a fresh Python, within ``limit`` s.
+
+    Returns ``(hang, error)``: the reason the import hangs (the lessons that use it are then
+    not run), or the error it raises, such as "SyntaxError: ... (line 63)" (the lessons still
+    run, and their rows say why the module's items fail); ``(None, None)`` when it imports.
+    """
     process = subprocess.Popen([sys.executable, "-c", "import my_cnn"], cwd=folder,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                               env=_environment())
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                               env=_environment(), text=True, errors="replace")
     try:
-        process.wait(timeout=limit)
+        _, stderr = process.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
         _kill_group(process)
+        process.communicate()
         return (f"{STUDENT_MODULE} did not finish importing within {limit} s (look for a loop at its top level), "
-                "so the lessons that use it were not run")
-    return None
+                "so the lessons that use it were not run"), None
+    if process.returncode != 0:
+        lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+        where = next((line for line in reversed(lines) if line.startswith('File "') and STUDENT_MODULE in line), "")
+        line_number = re.search(r"line (\d+)", where)
+        error = (lines[-1] if lines else "an error")[:200]
+        at = f" (line {line_number.group(1)})" if line_number else ""
+        return None, f"{STUDENT_MODULE} does not import: {error}{at}"
+    return None, None
+
+
+#: What a my_cnn.py has no reason to touch: the notebook's namespace, the checks, other modules'
+#: attributes. A file that mentions one gets a note asking the teacher to read it: the checks
+#: run in the same Python as the student's code, so no autograder can rule tampering out.
+SUSPICIOUS = re.compile(r"__main__|\bbuiltins\b|\bcheck_\w+|cnnlib\.explore|\bsetattr\s*\(|sys\.modules|"
+                        r"\bglobals\s*\(|get_ipython|\binspect\b|sys\._getframe")
+
+
+def _suspicious(module_path):
+    """A note naming what in the student's my_cnn.py deserves a look by hand, or None."""
+    try:
+        text = module_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    found = sorted(set(match.group(0).strip() for match in SUSPICIOUS.finditer(text)))
+    if not found:
+        return None
+    return f"review {STUDENT_MODULE} by hand: it mentions {', '.join(found[:5])}"
 
 
 def _messages(autograded_nb):
@@ -295,7 +345,7 @@ class Grader:
         for lesson in self.items:
             path = folder / f"{lesson}.ipynb"
             if not path.is_file():
-                blocked[lesson] = f"missing {path.name}"
+                blocked[lesson] = f"missing {path.name}" + _look_alike(folder, path.name)
                 continue
             reason = _readable_notebook(path)
             if reason:
@@ -328,11 +378,12 @@ class Grader:
         """[LessonResult] for one student folder, one per lesson."""
         student = folder.name
         blocked = self.collect(folder)
-        module_note = None
+        module_note = review_note = None
         if not (folder / STUDENT_MODULE).is_file():
-            module_note = f"missing {STUDENT_MODULE}"
+            module_note = f"missing {STUDENT_MODULE}" + _look_alike(folder, STUDENT_MODULE)
         else:
-            hang = _probe_import(self._submission(student), IMPORT_TIME_LIMIT)
+            hang, module_note = _probe_import(self._submission(student), IMPORT_TIME_LIMIT)
+            review_note = _suspicious(folder / STUDENT_MODULE)
             if hang:
                 for lesson in self.items:
                     text = (self.course / "source" / ASSIGNMENT / f"{lesson}.ipynb").read_text(encoding="utf-8")
@@ -363,9 +414,12 @@ class Grader:
                 self.log(f"  nbgrader autograde failed for {student}/{lesson}:\n{_tail(done.stdout)}")
                 result.notes.append("nbgrader could not grade this notebook (see the run's log)")
             result.items = self.results_of(student, lesson)
-            if module_note and any(item.score < item.max_score for item in result.items) and \
-                    "my_cnn" in (self.course / "source" / ASSIGNMENT / f"{lesson}.ipynb").read_text(encoding="utf-8"):
+            uses_module = "my_cnn" in (self.course / "source" / ASSIGNMENT / f"{lesson}.ipynb").read_text(
+                encoding="utf-8")
+            if module_note and uses_module and any(item.score < item.max_score for item in result.items):
                 result.notes.append(module_note)
+            if review_note and uses_module:
+                result.notes.append(review_note)
             results.append(result)
         return results
 
@@ -378,6 +432,11 @@ def _write_atomically(path, text):
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
             file.write(text)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would (0644 under
+        # the usual umask), so a teaching assistant or a web server on a shared hub can read it.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         pathlib.Path(temporary).unlink(missing_ok=True)
@@ -396,6 +455,14 @@ def grades_csv(results):
     """grades.csv's text: one row per (student, lesson)."""
     return _csv_text(GRADES_COLUMNS, [[r.student, r.lesson, _points(r.score), _points(r.max_score), r.note]
                                       for r in results])
+
+
+def totals_csv(results):
+    """totals.csv's text: one row per student, the autograded points of every lesson added up."""
+    students = list(dict.fromkeys(r.student for r in results))
+    return _csv_text(["student", "score", "max_score"],
+                     [[s, _points(sum(r.score for r in results if r.student == s)),
+                       _points(sum(r.max_score for r in results if r.student == s))] for s in students])
 
 
 def items_csv(results):
@@ -446,6 +513,7 @@ def write_results(submissions, results):
     """grades.csv, items.csv and feedback/<student>.html in ``submissions``, each written atomically."""
     submissions = pathlib.Path(submissions)
     _write_atomically(submissions / "grades.csv", grades_csv(results))
+    _write_atomically(submissions / "totals.csv", totals_csv(results))
     _write_atomically(submissions / "items.csv", items_csv(results))
     feedback = submissions / FEEDBACK_DIR
     feedback.mkdir(exist_ok=True)
@@ -570,7 +638,7 @@ def grade(submissions, *, teacher_dir=NOTEBOOKS, lessons=None, timeout=DEFAULT_T
             per_student = list(pool.map(work, folders))
         results = [row for rows in per_student for row in rows]
         write_results(submissions, results)
-        log(f"wrote {submissions / 'grades.csv'}, {submissions / 'items.csv'} and "
+        log(f"wrote {submissions / 'grades.csv'}, totals.csv, items.csv and "
             f"{submissions / FEEDBACK_DIR}/<student>.html in {time.monotonic() - start:.0f} s")
         return results
     finally:

@@ -13,6 +13,7 @@ docs/TEACHING.md documents.
 import csv
 import hashlib
 import importlib.util
+import os
 import pathlib
 import shutil
 import subprocess
@@ -127,7 +128,9 @@ def odd_run(tmp_path_factory):
                 text + "\ndef relu_backward(dout, x):\n    while True:\n        pass\n")
     with_module(teacher_copy(submissions / "loop_at_import", lessons), text + "\nwhile True:\n    pass\n")
     missing = teacher_copy(submissions / "missing_file", lessons)
-    (missing / "05_backprop.ipynb").unlink()
+    (missing / "lessons").mkdir()                  # downloaded into a subfolder: not graded, but named
+    (missing / "05_backprop.ipynb").rename(missing / "lessons" / "05_backprop.ipynb")
+    (submissions / "__MACOSX" / "missing_file").mkdir(parents=True)      # left by unzipping on a Mac
     corrupt = teacher_copy(submissions / "corrupt", lessons)
     data = (corrupt / "02_convolution.ipynb").read_bytes()
     (corrupt / "02_convolution.ipynb").write_bytes(data[: len(data) // 2])
@@ -223,7 +226,15 @@ def test_grades_csv_feedback_and_students_files(full_run):
     after = hashes(submissions)
     assert {k: v for k, v in after.items() if k in before} == before, "a student's file changed"
     written = {p.as_posix() for p in set(after) - set(before)}
-    assert written == {"grades.csv", "items.csv", "feedback/teacher.html", "feedback/untouched.html"}
+    assert written == {"grades.csv", "totals.csv", "items.csv", "feedback/teacher.html", "feedback/untouched.html"}
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in written:       # the mode open() would give (0644 under the usual umask), not mkstemp's 0600
+        assert (submissions / name).stat().st_mode & 0o777 == 0o666 & ~umask, f"{name} has mkstemp's private mode"
+    with open(submissions / "totals.csv", newline="", encoding="utf-8") as file:
+        totals = {row["student"]: (float(row["score"]), float(row["max_score"])) for row in csv.DictReader(file)}
+    most = sum(r.max_score for r in results if r.student == "teacher")
+    assert totals == {"teacher": (most, most), "untouched": (0.0, most)}
     page = (submissions / "feedback" / "untouched.html").read_text(encoding="utf-8")
     conv = next(i for r in results if r.student == "untouched" for i in r.items if "conv2d-backward" in i.name)
     assert conv.name in page and "not written yet" in page and "0 / " in page
@@ -285,7 +296,9 @@ def test_endless_loop_at_import_is_graded_within_the_time_limit(odd_run):
 def test_missing_and_corrupt_notebooks_get_rows_with_reasons(odd_run):
     submissions, results, seconds = odd_run
     rows = by_key(results)
-    assert rows["missing_file", "05_backprop"].note == "missing 05_backprop.ipynb"
+    assert rows["missing_file", "05_backprop"].note.startswith(
+        "missing 05_backprop.ipynb (found lessons/05_backprop.ipynb: put the file directly in missing_file/")
+    assert not any(student == "__MACOSX" for student, _ in rows)
     assert rows["missing_file", "05_backprop"].score == 0
     assert rows["missing_file", "02_convolution"].score == rows["missing_file", "02_convolution"].max_score
     assert rows["corrupt", "02_convolution"].note == "02_convolution.ipynb is not a readable notebook"
@@ -310,7 +323,11 @@ def test_nbgrader_commands_on_the_documented_layout(tmp_path):
         "c = get_config()\n"
         "c.CourseDirectory.course_id = 'cnn-from-scratch'\n"
         "c.Autograde.exclude_overwriting = {'lessons': ['my_cnn.py']}\n"
-        "c.Execute.timeout = 300\n", encoding="utf-8")
+        "c.Execute.timeout = 300\n"
+        "from nbgrader.preprocessors import ClearHiddenTests, GetGrades\n"
+        "from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor\n"
+        "c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]\n",
+        encoding="utf-8")
     env = grader._environment()
 
     def nbgrader(*args):
@@ -332,6 +349,9 @@ def test_nbgrader_commands_on_the_documented_layout(tmp_path):
     shutil.copyfile(course / "release" / "lessons" / lesson.name, submitted / lesson.name)
     shutil.copyfile(TEACHER_MODULE, submitted / "my_cnn.py")       # alice wrote every function
     nbgrader("autograde", "lessons")
+    nbgrader("generate_feedback", "lessons")         # with TEACHING.md's config: no hidden test shown
+    page = (course / "feedback" / "alice" / "lessons" / f"{lesson.stem}.html").read_text(encoding="utf-8")
+    assert "maxpool_forward" in page and "BEGIN HIDDEN TESTS" not in page and "seed=3613" not in page
     assert (course / "autograded" / "alice" / "lessons" / "my_cnn.py").read_text() == TEACHER_MODULE.read_text()
     from nbgrader.api import Gradebook
 
@@ -345,3 +365,21 @@ def test_nbgrader_commands_on_the_documented_layout(tmp_path):
         # every autograded point; the written answers wait for the teacher (manually graded cells)
         assert submission.score == sum(points for _, points in items)
         assert submission.max_score == sum(points for _, points in items) + written
+
+
+# ------------------------------------------------------------------ notes about the student's module
+def test_a_module_that_does_not_import_is_named_with_its_error_and_line(tmp_path):
+    (tmp_path / "my_cnn.py").write_text("import numpy as np\n\ndef relu_forward(x)\n    return x\n", encoding="utf-8")
+    hang, error = grader._probe_import(tmp_path, 20)
+    assert hang is None and error.startswith("my_cnn.py does not import: SyntaxError") and "(line 3)" in error, error
+    (tmp_path / "my_cnn.py").write_text("import numpy as np\n", encoding="utf-8")
+    assert grader._probe_import(tmp_path, 20) == (None, None)
+
+
+def test_a_module_that_reaches_into_the_checks_is_flagged_for_review(tmp_path):
+    module = tmp_path / "my_cnn.py"
+    module.write_text("import __main__\n__main__.check_relu_forward = lambda *a, **k: print('✓')\n", encoding="utf-8")
+    note = grader._suspicious(module)
+    assert note.startswith("review my_cnn.py by hand: it mentions") and "__main__" in note, note
+    module.write_text(TEACHER_MODULE.read_text(encoding="utf-8"), encoding="utf-8")
+    assert grader._suspicious(module) is None, "the teacher's solutions must raise no flag"
