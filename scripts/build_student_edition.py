@@ -13,7 +13,8 @@ The notebooks in notebooks/ are the teacher edition. For each one we write a cop
   written yet"; a ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region is
   removed;
 * every cell tagged ``solution`` (the answers to the questions) becomes
-  "*Write your answer here.*" (a markdown cell) or a stub (a code cell), without the tag;
+  "*Write your answer here.*" (a markdown cell) or two comment lines inviting the learner's
+  own working (a code cell: it must not stop Run All), without the tag;
 * all outputs and execution counts are cleared, stored widget state is dropped, and a
   cell keeps only the metadata Jupyter, nbval and nbgrader use, so the learner's first
   run is their own;
@@ -69,6 +70,9 @@ LOOKS_LIKE_ANSWER_CELL = re.compile(r"^\s*(\*\*|__)\s*answers?(?![a-z])", re.IGN
 SOLUTION_WORDS = re.compile(r"solution|answer", re.IGNORECASE)
 STUB = 'raise NotImplementedError("Exercise: write your code here")'
 ANSWER_PLACEHOLDER = "*Write your answer here.*"
+# The code cell that computes a written answer: comments only, so Run All goes on past it.
+WORKING_PLACEHOLDER = ("# Your working for this exercise (optional, not graded): compute, print, compare.\n"
+                       "# Your answer goes in the text cell for it.\n")
 SOLUTION_TAG = "solution"
 # What a student's cell keeps: Jupyter's own keys, nbval's tags, nbgrader's cell data.
 KEPT_CELL_METADATA = ("tags", "nbgrader", "editable", "deletable", "collapsed", "scrolled", "jupyter",
@@ -224,7 +228,7 @@ def student_notebook(nb, name="notebook"):
             cell.metadata["tags"] = [t for t in tags if t != SOLUTION_TAG]
             if not cell.metadata["tags"]:
                 del cell.metadata["tags"]
-            cell.source = ANSWER_PLACEHOLDER if cell.cell_type != "code" else f"# Exercise: write your code here\n{STUB}"
+            cell.source = ANSWER_PLACEHOLDER if cell.cell_type != "code" else WORKING_PLACEHOLDER
             cell.pop("attachments", None)
             stats["answers"] += 1
         elif cell.cell_type == "code":

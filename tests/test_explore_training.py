@@ -252,3 +252,70 @@ def test_one_code_path_static_and_live_curves_are_the_same():
     assert [ax.get_xlim() for ax in static.axes] == [ax.get_xlim() for ax in live.axes]
     assert all(line.get_animated() for line in live.lines.values())
     assert not any(line.get_animated() for line in static.lines.values())
+
+
+# ---------------------------------------------------------------------------- estimate_my_training
+
+def _teacher_my_cnn():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "my_cnn.py"
+    spec = importlib.util.spec_from_file_location("my_cnn_for_estimate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _lenet_data(n=130, seed=0):
+    r = np.random.default_rng(seed)
+    return r.normal(size=(n, 1, 28, 28)).astype(np.float32), r.integers(0, 10, size=n)
+
+
+def test_estimate_my_training_times_every_function_and_leaves_the_net_as_it_was(capsys):
+    from cnnlib.explore.training import estimate_my_training
+    from cnnlib.learner import learner_net
+    from cnnlib.model import build_lenet
+    my_cnn = _teacher_my_cnn()
+    net = learner_net(my_cnn, build_lenet(rng=0).astype(np.float32))
+    before = [p.copy() for layer in net.layers for p in layer.params.values()]
+    x, y = _lenet_data()
+    estimate = estimate_my_training(net, my_cnn, x, y, epochs=2, batch_size=64, n_val=100)
+    after = [p for layer in net.layers for p in layer.params.values()]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert {"conv2d_forward", "conv2d_backward", "maxpool_forward", "maxpool_backward", "relu_forward",
+            "relu_backward", "linear_forward", "linear_backward", "softmax_cross_entropy",
+            "adam_step"} <= set(estimate["functions"])
+    assert estimate["batch_seconds"] == pytest.approx(sum(estimate["functions"].values()))
+    # 2 epochs of 3 steps each, at least: the estimate is no less than 6 timed batches.
+    assert estimate["seconds"] >= 6 * estimate["batch_seconds"]
+    out = capsys.readouterr().out
+    assert "One batch of 64 through your functions" in out and "2 epoch(s) of 130 images (6 steps)" in out
+
+
+def test_estimate_my_training_stops_a_slow_net_and_names_the_slow_function():
+    from cnnlib.explore.training import estimate_my_training
+    from cnnlib.learner import learner_net
+    from cnnlib.model import build_lenet
+    my_cnn = _teacher_my_cnn()
+    fast = my_cnn.conv2d_backward
+
+    def slow_conv2d_backward(*args):
+        time.sleep(0.05)
+        return fast(*args)
+
+    my_cnn.conv2d_backward = slow_conv2d_backward
+    net = learner_net(my_cnn, build_lenet(rng=0).astype(np.float32))
+    x, y = _lenet_data()
+    with pytest.raises(RuntimeError, match=r"longer than the 1 s this cell allows\. Most of each batch is "
+                                           r"conv2d_backward .*pass budget=None"):
+        estimate_my_training(net, my_cnn, x, y, epochs=4, budget=1.0)
+    assert estimate_my_training(net, my_cnn, x, y, epochs=4, budget=None)["seconds"] > 1.0
+
+
+def test_estimate_my_training_refuses_a_plain_net():
+    from cnnlib.explore.training import estimate_my_training
+    x, y = toy_data()
+    with pytest.raises(ValueError, match="learner_net"):
+        estimate_my_training(toy_model(), None, x, y, epochs=1)
+    with pytest.raises(ValueError, match="optimizer must be"):
+        estimate_my_training(toy_model(), None, x, y, epochs=1, optimizer="sgd")

@@ -17,6 +17,7 @@ The contract
   redraws then draw the lines over the kept background, and a full redraw happens only
   when a limit grows or a new line (and its legend entry) appears.
 """
+import collections
 import math
 import threading
 import time
@@ -24,11 +25,12 @@ import time
 import ipywidgets as widgets
 import numpy as np
 
+from cnnlib.learner import LearnerLayer, LearnerLoss
 from cnnlib.explore.explorer import Explorer
 from cnnlib.explore.picture import FONT_SIZE, Picture, animate
 from cnnlib.ops import check_int
 
-__all__ = ["plot_curves", "CurvesPicture", "TrainingDashboard", "trailing_mean"]
+__all__ = ["plot_curves", "CurvesPicture", "TrainingDashboard", "trailing_mean", "estimate_my_training"]
 
 HISTORY_KEYS = ("epoch", "loss", "train_acc", "val_loss", "val_acc")
 #: Inches around the two panels of a figure the picture makes: room for the tick labels,
@@ -455,3 +457,101 @@ class TrainingDashboard(Explorer):
         self.info.close()
         self.run_note.close()
         super().close()
+
+
+# ---------------------------------------------------------------------------- how long training will take
+
+def _duration(seconds):
+    """'42 s', '3.5 minutes' or '1.2 hours'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} minutes" if seconds < 5400 else f"{seconds / 3600:.1f} hours"
+
+
+def estimate_my_training(net, module, x, y, *, epochs, batch_size=64, n_val=0, optimizer="adam_step",
+                         budget=300.0):
+    """Time one mini-batch through the learner's functions and say how long training will take.
+
+    One batch of ``batch_size`` examples goes forward through ``net``, through the
+    learner's loss, backward, and through ``optimizer`` on copies of the parameters, each
+    function timed on its own. The estimate is that batch's time for every training step
+    plus the forward passes of the evaluation after each epoch. ``net``'s parameters are
+    not changed, so the training that follows is the one it would have been.
+
+    Parameters
+    ----------
+    net : Sequential
+        :func:`cnnlib.learner.learner_net`'s net (its layers are ``LearnerLayer``).
+    module : module
+        The learner's ``my_cnn``.
+    x, y : arrays (N, C, H, W) and (N,)
+        The training data (its first ``batch_size`` examples are timed).
+    epochs : int
+    batch_size : int, default 64
+    n_val : int, default 0
+        Examples evaluated after each epoch.
+    optimizer : {"adam_step", "sgd_momentum_step"}
+    budget : float or None, default 300
+        Seconds the lesson allows; a longer estimate raises before anything trains.
+
+    Returns
+    -------
+    dict
+        ``batch_seconds``, ``seconds`` (the estimate) and ``functions`` (name -> seconds
+        in the timed batch, slowest first).
+
+    Raises
+    ------
+    RuntimeError
+        If the estimate exceeds ``budget``: it names the slowest functions and what to do.
+    """
+    if optimizer not in ("adam_step", "sgd_momentum_step"):
+        raise ValueError(f"estimate_my_training: optimizer must be 'adam_step' or 'sgd_momentum_step', "
+                         f"not {optimizer!r}")
+    if not all(isinstance(layer, LearnerLayer) for layer in net.layers):
+        raise ValueError("estimate_my_training: net must be learner_net(my_cnn, ...)'s net")
+    epochs = check_int("estimate_my_training: epochs", epochs, 1)
+    batch_size = check_int("estimate_my_training: batch_size", batch_size, 1)
+    times = collections.Counter()
+
+    def timed(name, fn, *args):
+        start = time.perf_counter()
+        result = fn(*args)
+        times[name] += time.perf_counter() - start
+        return result
+
+    def name(layer, direction):
+        return f"{layer.kind}_{direction}" if layer.kind else f"{layer.layer!r} (cnnlib's)"
+
+    h, yb = x[:batch_size], np.asarray(y[:batch_size])
+    for layer in net.layers:
+        h = timed(name(layer, "forward"), layer.forward, h)
+    forward_seconds = sum(times.values())
+    loss = LearnerLoss(module)
+    timed("softmax_cross_entropy", loss.forward, h, yb)
+    dout = loss.backward()
+    for layer in reversed(net.layers):
+        dout = timed(name(layer, "backward"), layer.backward, dout)
+    step = getattr(module, optimizer)
+    for layer in net.layers:
+        for key, p in layer.params.items():
+            zeros = np.zeros_like(p)
+            args = (zeros.copy(), 1, 1e-3) if optimizer == "adam_step" else (0.01, 0.9)
+            timed(optimizer, step, p.copy(), layer.grads[key], zeros, *args)
+    batch_seconds = sum(times.values())
+    steps = epochs * math.ceil(len(y) / batch_size)
+    seconds = steps * batch_seconds + epochs * n_val / len(yb) * forward_seconds
+    functions = dict(times.most_common())
+    slowest = ", ".join(f"{k} {v / batch_seconds:.0%}" for k, v in list(functions.items())[:3])
+    print(f"One batch of {len(yb)} through your functions: {batch_seconds:.3f} s (slowest: {slowest}).")
+    print(f"Training {epochs} epoch(s) of {len(y):,} images ({steps} steps) with a test of {n_val:,} "
+          f"images after each: about {_duration(seconds)}.")
+    if budget is not None and seconds > budget:
+        top, top_seconds = next(iter(functions.items()))
+        raise RuntimeError(
+            f"Training your network would take about {_duration(seconds)}, longer than the "
+            f"{_duration(budget)} this cell allows. Most of each batch is {top} ({top_seconds:.2f} s of "
+            f"{batch_seconds:.2f} s): it probably still loops over images or positions in Python. Write it "
+            "with array operations (lesson 2 section 5 shows how for the convolution), save my_cnn.py and "
+            "run this cell again; to wait anyway, pass budget=None.")
+    return {"batch_seconds": batch_seconds, "seconds": seconds, "functions": functions}
