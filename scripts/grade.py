@@ -237,7 +237,13 @@ def _readable_notebook(path):
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except Exception:       # JSON errors, schema errors, a binary file: all the same to a teacher
-        return f"{path.name} is not a readable notebook"
+        path = pathlib.Path(path)
+        checkpoint = path.parent / ".ipynb_checkpoints" / f"{path.stem}-checkpoint{path.suffix}"
+        advice = (f"; Jupyter's last checkpoint of it is {checkpoint.relative_to(path.parent.parent)}: check it "
+                  "with the student, copy it over the broken file and grade again" if checkpoint.is_file() else
+                  "; it was probably cut off in the upload or edited outside Jupyter: ask the student to "
+                  "open it in JupyterLab, save it and hand it in again")
+        return f"{path.name} is not a readable notebook{advice}"
     return None
 
 

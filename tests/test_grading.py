@@ -176,6 +176,21 @@ def test_metadata_problems_are_found(tmp_path):
     assert len(problems) == 6, problems
 
 
+def test_an_unreadable_notebook_is_named_with_what_to_do(tmp_path):
+    student = tmp_path / "ada"
+    (student / ".ipynb_checkpoints").mkdir(parents=True)
+    broken = student / "02_convolution.ipynb"
+    broken.write_text('{"cells": [', encoding="utf-8")
+    assert "ask the student to open it in JupyterLab" in grader._readable_notebook(broken)
+    nbformat.write(nbformat.v4.new_notebook(), student / ".ipynb_checkpoints" / "02_convolution-checkpoint.ipynb")
+    assert grader._readable_notebook(broken) == (
+        "02_convolution.ipynb is not a readable notebook; Jupyter's last checkpoint of it is "
+        "ada/.ipynb_checkpoints/02_convolution-checkpoint.ipynb: check it with the student, copy it over the "
+        "broken file and grade again")
+    nbformat.write(nbformat.v4.new_notebook(), broken)
+    assert grader._readable_notebook(broken) is None
+
+
 def test_grade_refuses_what_it_cannot_grade(tmp_path):
     with pytest.raises(grader.GradingError, match="holds no student folder"):
         grader.grade(tmp_path)
@@ -301,7 +316,10 @@ def test_missing_and_corrupt_notebooks_get_rows_with_reasons(odd_run):
     assert not any(student == "__MACOSX" for student, _ in rows)
     assert rows["missing_file", "05_backprop"].score == 0
     assert rows["missing_file", "02_convolution"].score == rows["missing_file", "02_convolution"].max_score
-    assert rows["corrupt", "02_convolution"].note == "02_convolution.ipynb is not a readable notebook"
+    assert rows["corrupt", "02_convolution"].note == ("02_convolution.ipynb is not a readable notebook; it was "
+                                                      "probably cut off in the upload or edited outside Jupyter: "
+                                                      "ask the student to open it in JupyterLab, save it and "
+                                                      "hand it in again")
     assert rows["corrupt", "05_backprop"].score == rows["corrupt", "05_backprop"].max_score
     _, csv_rows = rows_of(submissions)
     assert len(csv_rows) == 6 * len(ODD_LESSONS)
