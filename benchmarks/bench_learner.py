@@ -16,7 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from cnnlib import Adam, Trainer, build_lenet, load_mnist, to_input
-from cnnlib.learner import LearnerAdam, LearnerLoss, learner_net
+from cnnlib.explore.learner import LearnerAdam, LearnerLoss, learner_net
 
 MY_CNN = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "my_cnn.py"
 

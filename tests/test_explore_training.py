@@ -273,7 +273,7 @@ def _lenet_data(n=130, seed=0):
 
 def test_estimate_my_training_times_every_function_and_leaves_the_net_as_it_was(capsys):
     from cnnlib.explore.training import estimate_my_training
-    from cnnlib.learner import learner_net
+    from cnnlib.explore.learner import learner_net
     from cnnlib.model import build_lenet
     my_cnn = _teacher_my_cnn()
     net = learner_net(my_cnn, build_lenet(rng=0).astype(np.float32))
@@ -294,7 +294,7 @@ def test_estimate_my_training_times_every_function_and_leaves_the_net_as_it_was(
 
 def test_estimate_my_training_stops_a_slow_net_and_names_the_slow_function():
     from cnnlib.explore.training import estimate_my_training
-    from cnnlib.learner import learner_net
+    from cnnlib.explore.learner import learner_net
     from cnnlib.model import build_lenet
     my_cnn = _teacher_my_cnn()
     fast = my_cnn.conv2d_backward

@@ -2,8 +2,8 @@
 model trains (in the cell, or in a background thread with Start, Pause and Resume).
 
 May import: numpy, matplotlib, ipywidgets, the cnnlib core (:class:`cnnlib.train.Trainer`
-is driven through its ``steps`` generator and ``evaluate``), :mod:`cnnlib.explore.picture`
-and :mod:`cnnlib.explore.explorer`.
+is driven through its ``steps`` generator and ``evaluate``), :mod:`cnnlib.explore.picture`,
+:mod:`cnnlib.explore.explorer` and :mod:`cnnlib.explore.learner` (the learner's net).
 
 The contract
 ------------
@@ -25,8 +25,8 @@ import time
 import ipywidgets as widgets
 import numpy as np
 
-from cnnlib.learner import LearnerLayer, LearnerLoss
 from cnnlib.explore.explorer import Explorer
+from cnnlib.explore.learner import LearnerLayer, LearnerLoss
 from cnnlib.explore.picture import FONT_SIZE, Picture, animate
 from cnnlib.ops import check_int
 
@@ -481,7 +481,7 @@ def estimate_my_training(net, module, x, y, *, epochs, batch_size=64, n_val=0, o
     Parameters
     ----------
     net : Sequential
-        :func:`cnnlib.learner.learner_net`'s net (its layers are ``LearnerLayer``).
+        :func:`cnnlib.explore.learner.learner_net`'s net (its layers are ``LearnerLayer``).
     module : module
         The learner's ``my_cnn``.
     x, y : arrays (N, C, H, W) and (N,)

@@ -22,7 +22,7 @@ of my_cnn.py to look at; a function still to be written says which lesson asks f
 import numpy as np
 
 from cnnlib.gradcheck import TOLERANCE, check_layer, check_model
-from cnnlib.learner import LESSON_OF, LearnerLayer, LearnerLoss
+from cnnlib.explore.learner import LESSON_OF, LearnerLayer, LearnerLoss
 from cnnlib.model import Sequential, build_lenet
 from cnnlib.explore.checks._compare import distinct
 from cnnlib.explore.checks._runner import CheckFailed, call, fail, passed, reports_output

@@ -6,6 +6,9 @@ each, NumPy arrays in and out). This module puts those functions where cnnlib's 
 would be, so that everything else runs unchanged on the learner's code: ``Sequential``,
 ``Trainer``, the gradient checks and the dashboard.
 
+May import: numpy and the cnnlib core (layers, model, optim). It lives on the upper floor
+because it runs and checks the learner's code; the maths it stands in for is the core's.
+
 The contract
 ------------
 * :func:`learner_net` wraps every layer of a cnnlib ``Sequential`` in a
