@@ -193,6 +193,20 @@ def test_a_flood_of_output_is_cut_to_a_few_lines(capsys):
     assert lines[-1].startswith("✓ conv2d_single")
 
 
+def test_one_line_cut_is_counted_in_the_singular(capsys):
+    def prints_21_lines(image, kernel):
+        for i in range(_runner.OUTPUT_HEAD_LINES + _runner.OUTPUT_TAIL_LINES + 1):
+            print(f"step {i}")
+        return conv2d_single(image, kernel)
+    _runner.call("demo", prints_21_lines, np.zeros((3, 3)), np.ones((2, 2)))
+    assert "... 1 line cut: your function printed 21 lines in all ..." in capsys.readouterr().out.splitlines()
+
+
+def test_count_puts_the_noun_in_the_singular_for_one_only():
+    assert [_runner.count(n, "row") for n in (0, 1, 2, 1000)] == ["0 rows", "1 row", "2 rows", "1,000 rows"]
+    assert _runner.count(1, "batch", "batches") == "1 batch" and _runner.count(3, "batch", "batches") == "3 batches"
+
+
 def test_output_comes_before_a_failure_and_long_lines_are_cut(capsys):
     def talks_then_fails(image, kernel):
         print("x" * 100_000)

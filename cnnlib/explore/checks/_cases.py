@@ -17,7 +17,7 @@ The contract
 """
 import numpy as np
 
-from cnnlib.explore.checks._compare import as_result, compare, dtype_of
+from cnnlib.explore.checks._compare import as_result, compare, dtype_of, not_a_tuple
 from cnnlib.explore.checks._runner import fail
 
 __all__ = ["Part", "case_rng", "judge", "tolerances", "unchanged"]
@@ -81,10 +81,16 @@ class Part:
     keep_dtype : bool
         False for a part that may be any float (the loss, a Python float): ``dtype`` then
         only sets the tolerance.
+    start : str, optional
+        The array a learner starts this part from so that it keeps the inputs' dtype, as the
+        learner would write it: ``"np.zeros_like(x)"`` for a part of x's shape,
+        ``"np.zeros((N, F, H_out, W_out), dtype=x.dtype)"`` for one whose shape is new. Shown
+        when the part comes back float64 for float32 inputs.
     """
 
-    def __init__(self, name, got, expected, dtype, slips=(), shapes=None, keep_dtype=True):
+    def __init__(self, name, got, expected, dtype, slips=(), shapes=None, keep_dtype=True, start=None):
         self.name, self.got, self.dtype, self.keep_dtype = name, got, np.dtype(dtype), keep_dtype
+        self.start = start or "np.zeros(shape, dtype=x.dtype)"
         self.expected = np.asarray(expected, dtype=np.float64)
         self.slips, self.shapes = list(slips), dict(shapes or {})
         self.rtol, self.atol = tolerances(self.dtype, np.abs(self.expected).max(initial=0.0))
@@ -112,6 +118,7 @@ class Part:
         """Fail with the best words for this wrong part. ``others``: the right parts' names."""
         lead = f"{self.name} is wrong" + (f" ({' and '.join(others)} {'is' if len(others) == 1 else 'are'} "
                                           "right)" if others else "")
+        not_a_tuple(exercise, self.got, self.expected.shape, case, what=self.name)
         got = self._array()
         if got is not None and got.shape != self.expected.shape and got.shape in self.shapes:
             fail(exercise, f"{lead}: it has shape {got.shape}, expected {self.expected.shape} ({case}): "
@@ -130,8 +137,8 @@ class Part:
                     case=case)
         if not self._dtype_ok() and self._close(got, self.expected):
             fail(exercise, f"{self.name} is a {dtype} array ({case}); the inputs are {self.dtype}, so it must "
-                           f"be {self.dtype} too ({self.dtype} in, {self.dtype} out). Start from np.zeros_like(x) "
-                           "(not np.zeros(shape), which is float64) and look for an .astype() or a dtype= that "
+                           f"be {self.dtype} too ({self.dtype} in, {self.dtype} out). Start from {self.start} "
+                           "(np.zeros(shape) alone is float64) and look for an .astype() or a dtype= that "
                            "changes it")
         expected = self.expected.astype(self.dtype) if self.keep_dtype else self.expected
         compare(exercise, self.got, expected, what=self.name, rtol=self.rtol, atol=self.atol, case=case)

@@ -5,7 +5,8 @@ May import: NumPy and :mod:`cnnlib.explore.checks._runner`.
 The contract
 ------------
 * :func:`as_result` turns the learner's result into a float64 array of the expected shape,
-  or fails naming what it got instead (None, a non-array, a wrong shape).
+  or fails naming what it got instead (None, a non-array, a wrong shape, a tuple such as
+  ``(out, cache)`` where one array belongs: :func:`not_a_tuple`).
 * :func:`compare` fails at the first wrong value, naming its index, both values with
   enough significant digits to tell them apart (:func:`distinct`: a float32 answer never
   prints as "got 0.409883, expected 0.409883"), the dtypes when they differ, and the likely
@@ -15,9 +16,10 @@ The contract
 """
 import numpy as np
 
-from cnnlib.explore.checks._runner import fail
+from cnnlib.explore.checks._runner import count, fail
 
-__all__ = ["as_result", "compare", "distinct", "dtype_of", "fmt_array", "inputs_unchanged", "integer_hint"]
+__all__ = ["as_result", "compare", "distinct", "dtype_of", "fmt_array", "inputs_unchanged", "integer_hint",
+           "not_a_tuple"]
 
 # Digits shown by default; more only when needed to tell two values apart.
 _MIN_DIGITS = 6
@@ -90,11 +92,39 @@ def integer_hint(dtype, got, expected):
             "(// instead of /), np.floor or np.round, or an int array you stored the values in")
 
 
+def not_a_tuple(exercise, got, expected_shape, case="", *, what="the result"):
+    """Fail when the learner returned a tuple or list, such as ``(out, cache)``, where one array belongs.
+
+    That is: ``got`` is a tuple or list of two or more items, it is not itself an array of
+    the expected shape, and its first item has that shape (cnnlib's own ops return
+    ``(out, cache)``, and a learner may copy that).
+    """
+    if not isinstance(got, (tuple, list)) or len(got) < 2:
+        return
+    try:
+        if np.shape(got[0]) != tuple(expected_shape):
+            return
+    except ValueError:          # a ragged first item
+        return
+    try:
+        if np.shape(got) == tuple(expected_shape):
+            return              # a nested list of numbers of the right shape: as_result takes it
+    except ValueError:          # items of different shapes: certainly not one array
+        pass
+    where = f" ({case})" if case else ""
+    one = "the output array" if what in ("the result", "the output") else what
+    name = "out" if what in ("the result", "the output") else what
+    fail(exercise, f"your function returned a {type(got).__name__} of {count(len(got), 'item')}{where}, where one "
+                   f"array is expected; its first item has the right shape. Return only {one}, not ({name}, cache): "
+                   "the exercise keeps no cache")
+
+
 def as_result(exercise, got, expected_shape, case="", *, what="the result"):
     """The learner's result as a float64 array of the expected shape, or a plain-words failure."""
     where = f" ({case})" if case else ""
     if got is None:
         fail(exercise, f"your function returned None{where} - did you forget to `return` {what}?")
+    not_a_tuple(exercise, got, expected_shape, case, what=what)
     try:
         got = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
@@ -133,8 +163,9 @@ def compare(exercise, got, expected, *, what="the result", rtol=1e-6, atol=1e-8,
         return True
     idx = tuple(int(i) for i in np.argwhere(bad)[0])
     shown_got, shown_expected = distinct(got[idx], expected[idx])
+    n_bad = int(bad.sum())
     message = (f"{what} is wrong at index {idx}{where}: got {shown_got}, expected {shown_expected} "
-               f"({int(bad.sum())} of {bad.size} values differ)")
+               f"({n_bad} of {count(bad.size, 'value')} {'differs' if n_bad == 1 else 'differ'})")
     if dtype is not None and dtype != expected.dtype:
         message += f"; your array is {dtype}, the expected one {expected.dtype}"
     hint = integer_hint(dtype, got, expected)

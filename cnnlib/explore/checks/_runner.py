@@ -25,7 +25,8 @@ The contract
     lines with a note of how many were cut, so a ``print`` in a loop cannot flood the
     notebook;
   - **exceptions** become a verdict naming the exception, the case and the line of the
-    learner's code that raised it.
+    learner's code that raised it; a ValueError about broadcasting adds the check's own
+    hint (where this exercise's windows or rows come from), or :data:`BROADCAST_HINT`.
 * :func:`consume` reads a learner's generator the same way, never more than a given
   number of items (a generator that never stops is read a bounded number of times).
 * Every ``check_*`` function is decorated with :func:`reports_output`, which shows the
@@ -48,8 +49,8 @@ import numpy as np
 
 from cnnlib.explore.checks._lockout import LibraryCall, Lockout, library_name
 
-__all__ = ["CheckFailed", "OUTPUT_HEAD_LINES", "OUTPUT_TAIL_LINES", "TIME_LIMIT_SECONDS", "call", "consume",
-           "fail", "learner_line", "passed", "reports_output"]
+__all__ = ["BROADCAST_HINT", "CheckFailed", "OUTPUT_HEAD_LINES", "OUTPUT_TAIL_LINES", "TIME_LIMIT_SECONDS", "call",
+           "consume", "count", "fail", "learner_line", "passed", "reports_output"]
 
 # The checks' hidden cases are tiny (a 5x5 image, a batch of 10): an honest loop solution
 # answers each in milliseconds, even on a busy school machine. Longer than this, and the
@@ -61,6 +62,10 @@ TIME_LIMIT_SECONDS = 5.0
 OUTPUT_HEAD_LINES = 10
 OUTPUT_TAIL_LINES = 10
 OUTPUT_LINE_CHARS = 300
+
+# What a ValueError about broadcasting gets when the check has no words of its own for it.
+BROADCAST_HINT = ("Two arrays' shapes do not line up: print the shapes of the arrays on that line (.shape) and "
+                  "compare them with the shapes in your function's docstring")
 
 
 class CheckFailed(AssertionError):
@@ -76,6 +81,15 @@ class CheckFailed(AssertionError):
 
     def _render_traceback_(self):
         return str(self).splitlines()
+
+
+def count(n, noun, plural=None):
+    """``n`` and ``noun``, the noun in the plural unless ``n`` is 1.
+
+    >>> count(1, "row"), count(3, "row"), count(1, "example is", "examples are")
+    ('1 row', '3 rows', '1 example is')
+    """
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def fail(exercise, message):
@@ -135,7 +149,7 @@ class _Capture(io.TextIOBase):
         lines = ["Your function printed (while the check ran it on its hidden cases):", *self.head]
         cut = self.n_lines - len(self.head) - len(self.tail)
         if cut:
-            lines.append(f"... {cut:,} lines cut: your function printed {self.n_lines:,} lines in all ...")
+            lines.append(f"... {count(cut, 'line')} cut: your function printed {self.n_lines:,} lines in all ...")
         lines.extend(self.tail)
         return "\n".join(lines) + "\n"
 
@@ -328,7 +342,7 @@ def _library_message(name, case):
             "switched off, so that the check sees your own code")
 
 
-def call(exercise, fn, *args, case="", quiet=False, learner=None):
+def call(exercise, fn, *args, case="", quiet=False, learner=None, broadcast_hint=BROADCAST_HINT):
     """Call the learner's function ``fn(*args)``, guarded; return its result or fail in plain words.
 
     Parameters
@@ -348,6 +362,9 @@ def call(exercise, fn, *args, case="", quiet=False, learner=None):
     learner : callable, optional
         The learner's function whose names are searched for cnnlib functions; ``fn``
         when not given.
+    broadcast_hint : str
+        What a ValueError about broadcasting adds, in the words of this exercise (where
+        its windows or rows come from); :data:`BROADCAST_HINT` when the check has none.
     """
     where = f" ({case})" if case else ""
     if not callable(fn):
@@ -386,10 +403,8 @@ def call(exercise, fn, *args, case="", quiet=False, learner=None):
         message = f"your function raised {type(e).__name__}{where}: {e}"
         if line:
             message += f"\n  in your code, {line}"
-        if isinstance(e, ValueError) and "broadcast" in str(e):
-            message += ("\n  Two arrays' shapes do not line up. After a reduction such as .sum() or "
-                        ".max(), check your axis= and use keepdims=True, so that an (N, Q) batch "
-                        "divided by its row sums stays (N, Q) / (N, 1)")
+        if isinstance(e, ValueError) and "broadcast" in str(e) and broadcast_hint:
+            message += f"\n  {broadcast_hint}"
         fail(exercise, message)
     if lockout.called:          # the learner's code caught the LibraryCall and went on
         fail(exercise, _library_message(lockout.called, case))
