@@ -7,7 +7,10 @@ The contract
 ------------
 Hidden cases include huge logits (``[10000, 10010, 10]``), very negative ones and a batch
 whose rows have very different scales, so only a softmax that subtracts each row's own
-maximum passes. A failure names the case and the mistake it looks like: overflow, the
+maximum passes. The loss's huge case picks labels whose probability underflows to 0
+(``[0, -1000, 5]`` with label 1), so only a loss computed from log-probabilities
+(``z - max - log(sum(exp(z - max)))``), never from ``log(p)``, passes. A failure names the
+case and the mistake it looks like: overflow, the log of an underflowed probability, the
 wrong axis, no division, integers where probabilities should be, a gradient N times too
 big, the wrong sign, the one-hot forgotten or subtracted in every row.
 """
@@ -16,9 +19,17 @@ import numpy as np
 from cnnlib.losses import SoftmaxCrossEntropy, softmax
 from cnnlib.explore.checks._cases import Part, case_rng, judge, unchanged
 from cnnlib.explore.checks._compare import as_result, compare, distinct, dtype_of, fmt_array, integer_hint
-from cnnlib.explore.checks._runner import call, fail, passed, reports_output
+from cnnlib.explore.checks._runner import call, count, fail, passed, reports_output
 
 __all__ = ["check_cross_entropy_grad", "check_softmax", "check_softmax_cross_entropy"]
+
+# Lesson 4's words for a ValueError about broadcasting: its arrays are (N, Q) batches and their row sums.
+BROADCAST_HINT = ("Two arrays' shapes do not line up. After a reduction such as .sum() or .max(), check your axis= "
+                  "and use keepdims=True, so that an (N, Q) batch divided by its row sums stays (N, Q) / (N, 1)")
+
+# The fix for a loss taken as log(p): exp(-1005) is 0 in floating point, and log(0) is -inf.
+LOG_SOFTMAX_FIX = ("Compute the log-probabilities directly, log_softmax = z - max - log(sum(exp(z - max))) row by "
+                   "row, and take the loss from them; never take the log of a probability that can underflow to 0")
 
 
 @reports_output
@@ -42,7 +53,7 @@ def check_softmax(fn):
     ]
     for case, z in cases:
         z_before = z.copy()
-        result = call(exercise, fn, z, case=f"on {case}", quiet=True)
+        result = call(exercise, fn, z, case=f"on {case}", quiet=True, broadcast_hint=BROADCAST_HINT)
         got = as_result(exercise, result, z.shape, f"on {case}")
         if not np.array_equal(z, z_before):
             fail(exercise, f"your function changed its input z in place (on {case}); compute on a new array, "
@@ -89,7 +100,8 @@ def check_cross_entropy_grad(fn):
     ]
     for case, logits, labels in cases:
         before = (logits.copy(), labels.copy())
-        result = call(exercise, fn, logits, labels, case=f"on {case}", quiet=True)
+        result = call(exercise, fn, logits, labels, case=f"on {case}", quiet=True,
+                      broadcast_hint=BROADCAST_HINT)
         got = as_result(exercise, result, logits.shape, f"on {case}")
         if not (np.array_equal(logits, before[0]) and np.array_equal(labels, before[1])):
             fail(exercise, f"your function changed its inputs in place (on {case}); work on a copy")
@@ -131,21 +143,27 @@ def check_cross_entropy_grad(fn):
 
 
 def _softmax_ce_cases(rng, hidden):
-    """``(description, logits, labels)``: small, a batch, huge logits, float32 last."""
+    """``(description, logits, labels)``: small, a batch, float32, huge logits last.
+
+    In the huge case every label picks a class about 1000 below its row's maximum: its
+    probability, about exp(-1000), underflows to 0 in float64, while its log-probability
+    (about -1000) and the loss are finite.
+    """
     def draw(lo, hi):
         return int(rng.integers(lo, hi + 1))
 
     N, Q = (4, 5) if not hidden else (draw(3, 6), draw(3, 7))
     N2, Q2 = (8, 10) if not hidden else (draw(6, 10), 10)
-    huge = np.array([[1000.0, 1010.0, 10.0], [0.0, -1000.0, 5.0]])
+    huge = np.array([[1000.0, 1010.0, 10.0], [0.0, -1000.0, 5.0], [-10.0, 990.0, 0.0]])
+    huge_labels = np.array([2, 1, 0])
     if hidden:
-        huge = huge + rng.integers(-20, 21, size=(2, 1))
+        huge = huge + rng.integers(-20, 21, size=(3, 1))
     return [
         ("one example, logits [[1, 2, 3]], label 0", np.array([[1.0, 2.0, 3.0]]), np.array([0])),
         (f"a batch of {N} examples with {Q} classes", rng.standard_normal((N, Q)), rng.integers(0, Q, N)),
         (f"a batch of {N2} examples with {Q2} classes, float32",
          (3 * rng.standard_normal((N2, Q2))).astype(np.float32), rng.integers(0, Q2, N2)),
-        (f"huge logits {huge.tolist()}, labels [0, 0]", huge, np.array([0, 0])),
+        (f"huge logits {huge.tolist()}, labels {huge_labels.tolist()}", huge, huge_labels),
     ]
 
 
@@ -156,7 +174,8 @@ def check_softmax_cross_entropy(fn, *, seed=None):
     ``loss`` is the mean over the batch of ``-log p[n, labels[n]]`` with ``p`` the softmax
     of each row; ``dlogits = (p - t) / N`` ``(N, Q)``, t the one-hot labels, with the
     logits' dtype. The reference is :class:`cnnlib.losses.SoftmaxCrossEntropy`. Cases
-    include logits like 1000 (only a stable softmax stays finite) and float32.
+    include float32 and logits like 1000 whose labels' probabilities underflow to 0: only a
+    loss computed from log-probabilities, ``z - max - log(sum(exp(z - max)))``, stays right.
 
     Parameters
     ----------
@@ -171,7 +190,7 @@ def check_softmax_cross_entropy(fn, *, seed=None):
     for case, logits, labels in cases:
         case = f"on {case}"
         args = (logits.copy(), labels.copy())
-        result = call(exercise, fn, *args, case=case, quiet=True)
+        result = call(exercise, fn, *args, case=case, quiet=True, broadcast_hint=BROADCAST_HINT)
         unchanged(exercise, [("logits", logits, args[0]), ("labels", labels, args[1])], case)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             fail(exercise, f"return the pair (loss, dlogits) ({case}), got {type(result).__name__}"
@@ -188,13 +207,25 @@ def check_softmax_cross_entropy(fn, *, seed=None):
         p, onehot = softmax(x64), np.eye(logits.shape[1])[labels]
         got_loss, got_grad = np.asarray(loss, dtype=float) if np.ndim(loss) == 0 else loss, grad
         try:
-            unstable = not np.isfinite(float(loss)) or not np.isfinite(np.asarray(grad, dtype=float)).all()
+            loss_finite, grad_finite = np.isfinite(float(loss)), np.isfinite(np.asarray(grad, dtype=float)).all()
         except (TypeError, ValueError):
-            unstable = False
-        if unstable and np.abs(x64).max() > 500:
-            fail(exercise, f"the {'loss' if not np.isfinite(float(loss)) else 'gradient'} contains NaN or "
-                           f"infinity ({case}): exp(1000) overflows. Subtract each row's maximum from its logits "
-                           "first (softmax does not change), then compute log p as shifted - log(sum(exp(shifted)))")
+            loss_finite = grad_finite = True        # not numbers: judge() names what they are
+        underflows = p[np.arange(N), labels] == 0   # the label's probability is exp(-1000) or so
+        if not grad_finite and np.abs(x64).max() > 500:
+            fail(exercise, f"the {'loss' if not loss_finite else 'gradient'} contains NaN or infinity ({case}): "
+                           "exp(1000) overflows. Subtract each row's maximum from its logits first (softmax does "
+                           "not change). " + LOG_SOFTMAX_FIX)
+        tiny = f"{count(int(underflows.sum()), 'label')} here {'has a' if underflows.sum() == 1 else 'have'} " \
+               "probability about exp(-1000), which underflows to 0"
+        if not loss_finite and underflows.any():
+            fail(exercise, f"the loss is {float(loss)} ({case}); the right loss is finite "
+                           f"({expected_loss:.6g}): {tiny}, and log(0) is -inf (subtracting the maximum does not "
+                           "change that). " + LOG_SOFTMAX_FIX)
+        if loss_finite and underflows.any() and float(loss) < expected_loss * (1 - 1e-6):
+            yours, right = distinct(float(loss), expected_loss)
+            fail(exercise, f"the loss is {yours}, expected {right} ({case}): {tiny}, so the log of a probability "
+                           "with an eps added (log(p + eps)) or clipped (np.clip) is cut off far too low. "
+                           + LOG_SOFTMAX_FIX)
         parts = [
             Part("the loss", got_loss, expected_loss, logits.dtype,
                  [(expected_loss * N, f"the loss is the SUM over the batch; it is the mean: divide by N = {N}")],
@@ -206,7 +237,8 @@ def check_softmax_cross_entropy(fn, *, seed=None):
                   (p / N, "dlogits is p / N: subtract the one-hot labels t first, (p - t) / N"),
                   (-expected_grad, "dlogits has the wrong sign: it is (p - t) / N, not (t - p) / N"),
                   ((p - onehot) / logits.size, "dlogits is divided by N*Q (every entry); divide by N, the number "
-                                               "of examples")]),
+                                               "of examples")],
+                 start="np.zeros_like(logits)"),
         ]
         judge(exercise, parts, case)
     return passed(exercise, f"loss and dlogits right on {len(cases)} {'hidden ' if hidden else ''}cases, logits "
