@@ -93,6 +93,24 @@ def test_minibatches_names_the_mistake(fn, message):
     assert fails_with(check_minibatches, fn, message).startswith("✗ minibatches:")
 
 
+def test_one_example_left_out_is_named_in_the_singular():
+    """range(0, N - 1, batch_size) loses the last batch only when it holds one example (N=33, batch_size=8)."""
+    def one_short(x, y, batch_size, rng):
+        order = rng.permutation(len(y))
+        return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in range(0, len(y) - 1, batch_size)]
+    fails_with(check_minibatches, one_short, "(N=33 examples, batch_size=8): the last example is left out")
+
+
+def test_an_epoch_of_one_batch_is_named_in_the_singular():
+    def endless_when_one_batch(x, y, batch_size, rng):
+        if len(y) > batch_size:
+            yield from good_minibatches(x, y, batch_size, rng)
+            return
+        while True:                     # forgot: start += batch_size, in the one-batch case
+            yield x, y
+    fails_with(check_minibatches, endless_when_one_batch, "(N=7 examples, batch_size=7): one epoch has 1 batch and")
+
+
 def test_minibatches_catches_a_wrong_seed_use():
     """Ignoring the rng and always seeding 0 gives the same order for every seed."""
     def fixed_seed(x, y, batch_size, rng):
@@ -151,7 +169,7 @@ def wrong_scale(param, grad, velocity, lr, momentum):
 
 
 def test_momentum_passes_a_right_answer(capsys):
-    passes(check_momentum_step, good_momentum, capsys, "momentum step")
+    passes(check_momentum_step, good_momentum, capsys, "sgd_momentum_step")
 
 
 def test_momentum_stub_says_not_written_yet():
@@ -168,7 +186,7 @@ def test_momentum_stub_says_not_written_yet():
     (wrong_scale, "new_param is wrong at index"),
 ])
 def test_momentum_names_the_mistake(fn, message):
-    assert fails_with(check_momentum_step, fn, message).startswith("✗ momentum step:")
+    assert fails_with(check_momentum_step, fn, message).startswith("✗ sgd_momentum_step:")
 
 
 def test_checks_reject_non_functions():

@@ -17,7 +17,7 @@ import numpy as np
 from cnnlib.optim import SGD, Adam
 from cnnlib.explore.checks._cases import Part, case_rng, judge, unchanged
 from cnnlib.explore.checks._compare import compare
-from cnnlib.explore.checks._runner import call, consume, fail, passed, reports_output
+from cnnlib.explore.checks._runner import call, consume, count, fail, passed, reports_output
 
 __all__ = ["check_adam_step", "check_minibatches", "check_momentum_step", "check_sgd_momentum_step"]
 
@@ -27,17 +27,17 @@ EXTRA_BATCHES = 3
 
 def _runaway_generator(exercise, batches, n_batches, case):
     """Fail for a generator that gave ``len(batches)`` batches where an epoch has ``n_batches``."""
-    read = len(batches)
+    read, epoch = len(batches), count(n_batches, "batch", "batches")
     try:
         same = all(np.array_equal(np.asarray(batches[0][1]), np.asarray(b[1])) for b in batches[1:])
     except (TypeError, IndexError, ValueError):
         same = False
     if same:
         fail(exercise, f"your generator gives the same batch again and again ({case}): one epoch has "
-                       f"{n_batches} batches and we stopped reading after {read}. The start of the next batch "
+                       f"{epoch} and we stopped reading after {read}. The start of the next batch "
                        "never moves - did you forget `start += batch_size` in the loop? (Or loop with "
                        "`for start in range(0, N, batch_size)`.)")
-    fail(exercise, f"your generator does not stop ({case}): one epoch has {n_batches} batches and we stopped "
+    fail(exercise, f"your generator does not stop ({case}): one epoch has {epoch} and we stopped "
                    f"reading after {read}. End the loop after the last example: `while start < N:` with "
                    "`start += batch_size` inside it, or `for start in range(0, N, batch_size)`")
 
@@ -105,8 +105,9 @@ def check_minibatches(fn):
         expected_sizes = [batch_size] * (N // batch_size) + ([N % batch_size] if N % batch_size else [])
         if sizes != expected_sizes:
             if sum(sizes) == N - N % batch_size and N % batch_size:
-                fail(exercise, f"the batch sizes are {sizes}, expected {expected_sizes} ({case}): the last "
-                               f"{N % batch_size} examples are left out - keep a smaller last batch")
+                left = "example is" if N % batch_size == 1 else f"{N % batch_size} examples are"
+                fail(exercise, f"the batch sizes are {sizes}, expected {expected_sizes} ({case}): the last {left} "
+                               "left out - keep a smaller last batch")
             if sorted(sizes) == sorted(expected_sizes):
                 fail(exercise, f"the batch sizes are {sizes}, expected {expected_sizes} ({case}): the smaller "
                                "batch of left-over examples comes last")
@@ -167,7 +168,7 @@ def check_sgd_momentum_step(fn, *, seed=None):
         None: the lesson's cases; an int: other values, sizes and hyper-parameters drawn
         from it (hidden tests).
     """
-    exercise = "momentum step"
+    exercise = "sgd_momentum_step"
     hidden = seed is not None
     rng = case_rng(seed, 6)
     if hidden:
@@ -229,12 +230,13 @@ def check_sgd_momentum_step(fn, *, seed=None):
                     np.allclose(new_param, param - lr * grad):
                 fail(exercise, f"step 1 was right but step {step} is plain SGD ({case}): the velocity must "
                                "carry over from step to step (momentum * velocity - lr * grad)")
-            judge(exercise, [Part("new_param", raw_param, expected_param, dtype)], case)
+            judge(exercise, [Part("new_param", raw_param, expected_param, dtype, start="np.zeros_like(param)")], case)
             if new_velocity.shape == shape and np.allclose(new_velocity, -expected_velocity) \
                     and np.abs(expected_velocity).max() > 0:
                 fail(exercise, f"new_velocity has the opposite sign ({case}): in this lesson v = μv − ηg "
                                "points downhill and param + v is the update")
-            judge(exercise, [Part("new_velocity", raw_velocity, expected_velocity, dtype)], case)
+            judge(exercise, [Part("new_velocity", raw_velocity, expected_velocity, dtype,
+                                  start="np.zeros_like(velocity)")], case)
             param, velocity = new_param.astype(dtype), new_velocity.astype(dtype)
     return passed(exercise, f"three steps on each of {len(cases)} {'hidden ' if hidden else ''}cases (momentum 0 "
                             "and float32 included) match cnnlib.optim.SGD")
@@ -258,8 +260,10 @@ def check_adam_step(fn, *, seed=None):
 
     One bias-corrected Adam step, compared over four steps (t = 1, 2, 3, 4) with
     :class:`cnnlib.optim.Adam`; each step starts from the right state, so a failure names
-    the first wrong part (param_new, m_new or v_new) and the slip: no bias correction, t off
-    by one, the square root missing, eps inside the root, the step's sign.
+    the first wrong part (m_new, v_new, then param_new, which is computed from them) and
+    the slip: a moment's (1 - beta) missing or swapped, |grad| for grad**2, the
+    bias-corrected m_hat or v_hat returned as the moment, no bias correction, t off by one,
+    the square root missing, eps inside the root, the step's sign.
 
     Parameters
     ----------
@@ -326,19 +330,33 @@ def check_adam_step(fn, *, seed=None):
                 param_slips.append((_adam_param(p64, m_new, v_new, t - 1, lr, beta1, beta2, eps),
                                     f"the bias correction uses t - 1 = {t - 1}: t is already the number of this "
                                     "step (1 for the first), so use beta1**t and beta2**t"))
+            raw_moments = ("return the raw moments m and v; the bias-corrected m_hat and v_hat are only for the "
+                           "update")
+            m_hat_slip = (m_new / (1 - beta1 ** t), f"it is the bias-corrected m_hat = m_new / (1 - beta1**t): "
+                                                    f"{raw_moments}")
+            v_hat_slip = (v_new / (1 - beta2 ** t), f"it is the bias-corrected v_hat = v_new / (1 - beta2**t): "
+                                                    f"{raw_moments}")
             m_slips = [(beta1 * m64 + g64, "m_new = beta1 * m + (1 - beta1) * grad: the (1 - beta1) is missing"),
                        ((1 - beta1) * m64 + beta1 * g64, "beta1 and (1 - beta1) are swapped: m_new = beta1 * m + "
-                                                         "(1 - beta1) * grad"),
-                       (m_new / (1 - beta1 ** t), "you returned the bias-corrected m_hat; return m_new (the "
-                                                  "correction is used for the step only)")]
+                                                         "(1 - beta1) * grad")]
             v_slips = [(beta2 * v64 + (1 - beta2) * np.abs(g64), "v averages the SQUARED gradient: grad**2"),
                        (beta2 * v64 + g64 ** 2, "v_new = beta2 * v + (1 - beta2) * grad**2: the (1 - beta2) is "
-                                                "missing"),
-                       (v_new / (1 - beta2 ** t), "you returned the bias-corrected v_hat; return v_new (the "
-                                                  "correction is used for the step only)")]
-            judge(exercise, [Part("param_new", result[0], holder.params["p"], dtype, param_slips),
-                             Part("m_new", result[1], m_new, dtype, m_slips),
-                             Part("v_new", result[2], v_new, dtype, v_slips)], case)
+                                                "missing")]
+            param_part = Part("param_new", result[0], holder.params["p"], dtype, param_slips,
+                              start="np.zeros_like(param)")
+            # At t = 1 (m = v = 0) m_hat equals beta1 * m + grad, the (1 - beta1) slip, and v_hat the
+            # (1 - beta2) slip. A right param_new says the learner's m_hat was right, so the moment
+            # returned is m_hat; a wrong one says m_new itself was wrong.
+            if param_part.right():
+                m_slips.insert(0, m_hat_slip)
+                v_slips.insert(0, v_hat_slip)
+            else:
+                m_slips.append(m_hat_slip)
+                v_slips.append(v_hat_slip)
+            # The moments first: param_new is computed from them, so a wrong moment is the cause.
+            judge(exercise, [Part("m_new", result[1], m_new, dtype, m_slips, start="np.zeros_like(m)"),
+                             Part("v_new", result[2], v_new, dtype, v_slips, start="np.zeros_like(v)"),
+                             param_part], case)
             m, v = m_new, v_new
     return passed(exercise, f"four steps (t = 1 to 4) on each of {len(cases)} {'hidden ' if hidden else ''}cases "
                             "match cnnlib.optim.Adam, bias correction and float32 included")
