@@ -11,7 +11,7 @@ def test_relu_backward_passes_new_array_versions(capsys):
     check_relu_backward(lambda dout, x: np.where(x > 0, dout, 0.0))
     check_relu_backward(lambda dout, x: dout * (x > 0))
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and all(line.startswith("✓ ReLU backward") for line in lines)
+    assert len(lines) == 2 and all(line.startswith("✓ relu_backward") for line in lines)
 
 
 def test_relu_backward_stub():
@@ -58,7 +58,7 @@ def maxpool_backward(dout, x, k, stride):
 
 
 def test_maxpool_backward_passes_the_loop_version(capsys):
-    passes(check_maxpool_backward, maxpool_backward, capsys, "max-pool backward")
+    passes(check_maxpool_backward, maxpool_backward, capsys, "maxpool_backward")
 
 
 def test_maxpool_backward_that_calls_cnnlib_fails(capsys):

@@ -128,3 +128,33 @@ def test_a_right_answer_with_a_small_mistake_gets_no_int_hint():
         return conv2d_single(image, kernel) + 0.01
     message = fails_with(check_conv2d_single, off_a_bit, "is wrong at index")
     assert "int array" not in message
+
+
+# ---------------------------------------------------------------- a broadcasting error, in this lesson's words
+
+def test_a_window_cut_short_gets_the_window_words_not_lesson_4s():
+    """A loop over every pixel slices short windows at the edge; the hint is about windows, not keepdims."""
+    def every_pixel(image, kernel):
+        H, W = image.shape
+        KH, KW = kernel.shape
+        out = np.zeros((H, W))
+        for i in range(H):
+            for j in range(W):
+                out[i, j] = np.sum(image[i:i + KH, j:j + KW] * kernel)
+        return out
+    message = fails_with(check_conv2d_single, every_pixel, "raised ValueError", "window (i, j) is image[i:i + KH, "
+                         "j:j + KW]", "H - KH + 1 windows down")
+    assert "keepdims" not in message
+
+
+def test_a_pooled_map_of_the_wrong_size_gets_the_window_words():
+    def too_many_windows(x, k, stride):
+        H_out, W_out = x.shape[0] // stride, x.shape[1] // stride
+        out = x[:stride * H_out:stride, :stride * W_out:stride]
+        for p in range(k):
+            for q in range(k):
+                out = np.maximum(out, x[p:p + stride * H_out:stride, q:q + stride * W_out:stride])
+        return out
+    message = fails_with(check_maxpool, too_many_windows, "raised ValueError",
+                         "a window is x[i*stride:i*stride + k, j*stride:j*stride + k]", "(H - k)//stride + 1")
+    assert "keepdims" not in message

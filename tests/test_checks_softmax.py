@@ -158,6 +158,6 @@ def test_check_failed_in_ipython_shows_no_internals():
     with capture_output() as captured:
         shell.run_cell("def f(dout, x):\n    return dout[100]\ncheck_relu_backward(f)")
     shown = captured.stdout + captured.stderr
-    assert "✗ ReLU backward: your function raised IndexError" in shown
+    assert "✗ relu_backward: your function raised IndexError" in shown
     assert "checks" + "/" not in shown and "_runner" not in shown
     assert "During handling" not in shown and "Traceback" not in shown

@@ -17,10 +17,21 @@ import numpy as np
 from cnnlib.ops import conv2d_backward, conv2d_forward, maxpool2d_backward, maxpool2d_forward, relu_backward
 from cnnlib.explore.checks._cases import Part, case_rng, judge, tolerances, unchanged
 from cnnlib.explore.checks._compare import as_result, compare, distinct, dtype_of
-from cnnlib.explore.checks._runner import call, fail, passed, reports_output
+from cnnlib.explore.checks._runner import call, count, fail, passed, reports_output
 
 __all__ = ["check_conv2d_backward", "check_linear_backward", "check_linear_forward", "check_maxpool_backward",
            "check_relu_backward", "check_relu_forward"]
+
+# What a ValueError about broadcasting gets in the two window exercises: a window or a dout
+# value of the wrong shape meets another array.
+POOL_BACKWARD_BROADCAST_HINT = (
+    "A window and its gradient do not line up: window (i, j) is x[:, :, i*stride:i*stride + k, j*stride:j*stride + k] "
+    "and its gradient is dout[:, :, i, j], one value per image and channel (dout[:, :, i:i + 1, j:j + 1] keeps the "
+    "axes to multiply a window with); there are (H - k)//stride + 1 windows down, as many as dout has rows")
+CONV_BACKWARD_BROADCAST_HINT = (
+    "A window and its gradient do not line up: pad x first as the forward pass does, np.pad(x, ((0, 0), (0, 0), "
+    "(padding, padding), (padding, padding))), add window (i, j)'s gradient into dx_padded[:, :, i*stride:i*stride "
+    "+ KH, j*stride:j*stride + KW], and crop the padding off dx at the end")
 
 
 @reports_output
@@ -38,7 +49,7 @@ def check_relu_backward(fn, *, seed=None):
     seed : None or int
         None: the lesson's cases; an int: other values and sizes drawn from it (hidden tests).
     """
-    exercise = "ReLU backward"
+    exercise = "relu_backward"
     hidden = seed is not None
     rng = case_rng(seed, 6)
     shape = tuple(int(n) for n in rng.integers(2, 6, size=4)) if hidden else (2, 3, 4, 5)
@@ -78,7 +89,7 @@ def check_relu_backward(fn, *, seed=None):
         ]:
             if np.allclose(got, wrong, rtol=1e-12, atol=0):
                 fail(exercise, f"on {case}: {message}")
-        judge(exercise, [Part("dx", result, expected, dout.dtype)], f"on {case}")
+        judge(exercise, [Part("dx", result, expected, dout.dtype, start="np.zeros_like(dout)")], f"on {case}")
     return passed(exercise, f"right on {len(cases)} {'hidden ' if hidden else ''}cases, float32 included, and "
                             "dout is left untouched")
 
@@ -187,7 +198,7 @@ def check_maxpool_backward(fn, *, seed=None):
     seed : None or int
         None: the lesson's cases; an int: other values and sizes drawn from it (hidden tests).
     """
-    exercise = "max-pool backward"
+    exercise = "maxpool_backward"
     hidden = seed is not None
     rng = case_rng(seed, 7)
     cases = _maxpool_backward_cases(rng, hidden)
@@ -195,7 +206,8 @@ def check_maxpool_backward(fn, *, seed=None):
         H_out, W_out = (x.shape[2] - k) // stride + 1, (x.shape[3] - k) // stride + 1
         dout = rng.standard_normal((x.shape[0], x.shape[1], H_out, W_out)).astype(x.dtype)
         x_before, dout_before = x.copy(), dout.copy()
-        result = call(exercise, fn, dout, x, k, stride, case=f"on {case}", quiet=True)
+        result = call(exercise, fn, dout, x, k, stride, case=f"on {case}", quiet=True,
+                      broadcast_hint=POOL_BACKWARD_BROADCAST_HINT)
         got = as_result(exercise, result, x.shape, f"on {case}")
         if not np.array_equal(dout, dout_before) or not np.array_equal(x, x_before):
             fail(exercise, f"your function changed {'dout' if not np.array_equal(dout, dout_before) else 'x'} "
@@ -212,7 +224,7 @@ def check_maxpool_backward(fn, *, seed=None):
             yours, total = distinct(got.sum(), dout64.sum())
             fail(exercise, f"on {case}: dx should add up to the same total as dout ({total}), since each "
                            f"window passes its gradient to exactly one input; yours adds up to {yours}")
-        judge(exercise, [Part("dx", result, expected, x.dtype)], f"on {case}")
+        judge(exercise, [Part("dx", result, expected, x.dtype, start="np.zeros_like(x)")], f"on {case}")
     return passed(exercise, f"right on {len(cases)} {'hidden ' if hidden else ''}cases: ties, overlapping windows, "
                             "odd sizes and float32 included")
 
@@ -250,7 +262,7 @@ def check_relu_forward(fn, *, seed=None):
                  (np.abs(x64), "you returned |x|; negative values become 0, not positive"),
                  (np.minimum(x64, 0), "you kept the negative values; ReLU keeps the positive ones"),
                  (np.where(x64 > 0, 0.0, x64), "the mask is inverted: keep x where x > 0")]
-        judge(exercise, [Part("the output", result, expected, x.dtype, slips)], case)
+        judge(exercise, [Part("the output", result, expected, x.dtype, slips, start="np.zeros_like(x)")], case)
     return passed(exercise, f"right on {len(cases)} {'hidden ' if hidden else ''}cases, float32 included, and "
                             "x is left untouched")
 
@@ -298,7 +310,8 @@ def check_linear_forward(fn, *, seed=None):
             slips.append((x64 @ w64.T + b64, "you used w.T: w has shape (D, M), so x @ w is already (N, M)"))
         shapes = {(x.shape[0], w.shape[0]): "you used w.T: w has shape (D, M), so x @ w is (N, M)"}
         shapes.pop(expected.shape, None)
-        judge(exercise, [Part("the output", result, expected, x.dtype, slips, shapes)], case)
+        judge(exercise, [Part("the output", result, expected, x.dtype, slips, shapes,
+                              start="np.zeros((N, M), dtype=x.dtype)")], case)
     return passed(exercise, f"right on {len(cases)} {'hidden ' if hidden else ''}cases, float32 included")
 
 
@@ -333,7 +346,8 @@ def check_linear_backward(fn, *, seed=None):
         parts = [
             Part("dx", result[0], dx, x.dtype,
                  [(d64 @ w64, "you used w where w.T belongs: dx = dout @ w.T")] if D == M else [],
-                 {(N, M): "dx has the shape of dout; dx = dout @ w.T has one value per input, (N, D)"}),
+                 {(N, M): "dx has the shape of dout; dx = dout @ w.T has one value per input, (N, D)"},
+                 start="np.zeros_like(x)"),
             Part("dw", result[1], dw, x.dtype,
                  [(dw.T, "dw is transposed: you computed dout.T @ x, shape (M, D); dw = x.T @ dout has w's "
                          "shape (D, M)"),
@@ -341,14 +355,16 @@ def check_linear_backward(fn, *, seed=None):
                            "contributions up: dw = x.T @ dout"),
                   (np.outer(x64[0], d64[0]), "dw holds the first example only: x.T @ dout adds up every "
                                              "example of the batch")],
-                 {(M, D): "dw is transposed: you computed dout.T @ x; dw = x.T @ dout has w's shape (D, M)"}),
+                 {(M, D): "dw is transposed: you computed dout.T @ x; dw = x.T @ dout has w's shape (D, M)"},
+                 start="np.zeros_like(w)"),
             Part("db", result[2], db, x.dtype,
                  [(d64.mean(axis=0), f"db is the mean over the batch; it is the sum: dout.sum(axis=0), not "
                                      f"divided by N = {N}"),
                   (d64[0], "db is the first example's dout only: sum over the batch, dout.sum(axis=0)")],
                  {(1, M): "db should be 1-D, shape (M,): dout.sum(axis=0) without keepdims",
                   (N, M): "db was not summed over the batch: db = dout.sum(axis=0), one value per output",
-                  (N,): "db was summed over the wrong axis: sum over the batch (axis 0), one value per output"}),
+                  (N,): "db was summed over the wrong axis: sum over the batch (axis 0), one value per output"},
+                 start="np.zeros(M, dtype=x.dtype)"),
         ]
         for part in parts:
             part.shapes.pop(part.expected.shape, None)
@@ -503,7 +519,8 @@ def check_conv2d_backward(fn, *, seed=None):
     cases = _conv_backward_cases(case_rng(seed, 54), hidden)
     for desc, dout, x, w, stride, padding in cases:
         args = (dout.copy(), x.copy(), w.copy())
-        result = call(exercise, fn, *args, stride, padding, case=desc, quiet=True)
+        result = call(exercise, fn, *args, stride, padding, case=desc, quiet=True,
+                      broadcast_hint=CONV_BACKWARD_BROADCAST_HINT)
         unchanged(exercise, [("dout", dout, args[0]), ("x", x, args[1]), ("w", w, args[2])], desc)
         if not isinstance(result, (tuple, list)) or len(result) != 3:
             fail(exercise, f"return the three gradients (dx, dw, db) ({desc}), got {type(result).__name__}"
@@ -514,8 +531,8 @@ def check_conv2d_backward(fn, *, seed=None):
         slips = _conv_backward_slips(dout, x, w, stride, padding)
         (N, C, H, W), F, (H_out, W_out) = x.shape, w.shape[0], dout.shape[2:]
         dx_shapes = {(N, C, H + 2 * padding, W + 2 * padding):
-                     f"dx still has the padding: crop {padding} rows and columns from every side of the padded "
-                     "gradient (dx_padded[:, :, padding:padding + H, padding:padding + W])"}
+                     f"dx still has the padding: crop {count(padding, 'row')} and {count(padding, 'column')} from "
+                     "every side of the padded gradient (dx_padded[:, :, padding:padding + H, padding:padding + W])"}
         dw_shapes = {(N, F) + w.shape[1:]: "dw was not summed over the batch: add up every image's "
                                            "contribution (one dw of w's shape)",
                      w.shape[:2] + w.shape[2:][::-1]: "dw's kernel height and width are swapped"}
@@ -523,9 +540,10 @@ def check_conv2d_backward(fn, *, seed=None):
                      (F, H_out, W_out): "db was not summed over the positions (i, j): dout.sum(axis=(0, 2, 3))",
                      (N, F, H_out, W_out): "db is dout itself: sum it over the batch and positions, "
                                            "dout.sum(axis=(0, 2, 3))"}
-        parts = [Part(name, got, exp, x.dtype, slips[name], shapes)
-                 for name, got, exp, shapes in zip(("dx", "dw", "db"), result, expected,
-                                                   (dx_shapes, dw_shapes, db_shapes))]
+        starts = ("np.zeros_like(x)", "np.zeros_like(w)", "np.zeros(F, dtype=x.dtype)")
+        parts = [Part(name, got, exp, x.dtype, slips[name], shapes, start=start)
+                 for name, got, exp, shapes, start in zip(("dx", "dw", "db"), result, expected,
+                                                          (dx_shapes, dw_shapes, db_shapes), starts)]
         for part in parts:
             part.shapes.pop(part.expected.shape, None)
         judge(exercise, parts, desc)

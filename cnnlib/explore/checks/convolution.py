@@ -21,6 +21,31 @@ from cnnlib.explore.checks._runner import call, fail, passed, reports_output
 __all__ = ["check_conv2d_forward", "check_conv2d_single", "check_maxpool", "check_maxpool_forward"]
 
 
+# ============================================================================ words for a broadcasting error
+# A ValueError about broadcasting in a sliding-window exercise almost always means a window
+# cut short at the edge (no padding, or too many windows) meeting a full-size kernel.
+def _conv_broadcast_hint(padding, batch=True):
+    """What a broadcasting error in a convolution exercise gets (``batch``: x is (N, C, H, W))."""
+    if not batch:
+        return ("A window and the kernel do not line up: window (i, j) is image[i:i + KH, j:j + KW], and there are "
+                "H - KH + 1 windows down and W - KW + 1 across, so check your loops' ranges")
+    window = "x_padded[:, :, i*stride:i*stride + KH, j*stride:j*stride + KW]"
+    if padding:
+        return ("A window and the kernel do not line up: pad x first with np.pad(x, ((0, 0), (0, 0), (padding, "
+                "padding), (padding, padding))) and slice the windows from the padded array: window (i, j) is "
+                + window)
+    return (f"A window and the kernel do not line up: window (i, j) is {window.replace('x_padded', 'x')}; check your "
+            "output size, (H - KH)//stride + 1 windows down, and the axes you sum over")
+
+
+def _pool_broadcast_hint(batch=True):
+    """What a broadcasting error in a max-pooling exercise gets (``batch``: x is (N, C, H, W))."""
+    window = "x[:, :, i*stride:i*stride + k, j*stride:j*stride + k]" if batch else \
+        "x[i*stride:i*stride + k, j*stride:j*stride + k]"
+    return (f"The windows do not line up: a window is {window}; check your output size, (H - k)//stride + 1 "
+            "windows down and (W - k)//stride + 1 across")
+
+
 def _check_2d_shape(exercise, got, expected_shape, case, off_by_one_hint):
     """Fail with a plain-words reason when ``got`` is not a 2-D array of ``expected_shape``."""
     if got is None:
@@ -73,7 +98,7 @@ def check_conv2d_single(fn):
         case = f"image {H}x{W}, kernel {KH}x{KW}"
         expected = ops.conv2d_forward(image[None, None], kernel[None, None], np.zeros(1))[0][0, 0]
         args = (image.copy(), kernel.copy())
-        got = call(exercise, fn, *args, case=case)
+        got = call(exercise, fn, *args, case=case, broadcast_hint=_conv_broadcast_hint(0, batch=False))
         inputs_unchanged(exercise, (image, kernel), args, case)
         _check_2d_shape(exercise, got, expected.shape, case,
                         "a KH-tall window fits at H - KH + 1 rows (range(H - KH + 1)), and likewise for W")
@@ -106,7 +131,7 @@ def check_maxpool(fn):
         case = f"x {H}x{W}, kernel_size={k}, stride={s}"
         expected = ops.maxpool2d_forward(x[None, None], kernel_size=k, stride=s)[0][0, 0]
         arg = x.copy()
-        got = call(exercise, fn, arg, k, s, case=case)
+        got = call(exercise, fn, arg, k, s, case=case, broadcast_hint=_pool_broadcast_hint(batch=False))
         inputs_unchanged(exercise, (x,), (arg,), case)
         _check_2d_shape(exercise, got, expected.shape, case,
                         "there are (H - kernel_size) // stride + 1 windows down and the same across; "
@@ -198,7 +223,8 @@ def check_conv2d_forward(fn, *, seed=None):
     cases = _conv_forward_cases(case_rng(seed, 21), hidden)
     for desc, x, w, b, stride, padding in cases:
         args = (x.copy(), w.copy(), b.copy())
-        result = call(exercise, fn, *args, stride, padding, case=desc, quiet=True)
+        result = call(exercise, fn, *args, stride, padding, case=desc, quiet=True,
+                      broadcast_hint=_conv_broadcast_hint(padding))
         unchanged(exercise, [("x", x, args[0]), ("w", w, args[1]), ("b", b, args[2])], desc)
         x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
 
@@ -216,7 +242,8 @@ def check_conv2d_forward(fn, *, seed=None):
                           "it is the result with each kernel transposed (height and width swapped): w[f, c, p, q] "
                           "multiplies the pixel p rows down and q columns across the window"))
         shapes = _conv_shape_hints(x, w, stride, padding, expected.shape)
-        judge(exercise, [Part("the output", result, expected, x.dtype, slips, shapes)], desc)
+        judge(exercise, [Part("the output", result, expected, x.dtype, slips, shapes,
+                              start="np.zeros((N, F, H_out, W_out), dtype=x.dtype)")], desc)
     return passed(exercise, f"right on {len(cases)} {'hidden ' if hidden else ''}cases: a batch, several "
                             "channels and filters, stride 2, padding, non-square kernels and float32")
 
@@ -270,7 +297,7 @@ def check_maxpool_forward(fn, *, seed=None):
     cases = _pool_forward_cases(case_rng(seed, 31), hidden)
     for desc, x, k, stride in cases:
         arg = x.copy()
-        result = call(exercise, fn, arg, k, stride, case=desc, quiet=True)
+        result = call(exercise, fn, arg, k, stride, case=desc, quiet=True, broadcast_hint=_pool_broadcast_hint())
         unchanged(exercise, [("x", x, arg)], desc)
         x64 = x.astype(np.float64)
         expected = ops.maxpool2d_forward(x64, kernel_size=k, stride=stride)[0]
@@ -288,6 +315,7 @@ def check_maxpool_forward(fn, *, seed=None):
             shapes[(N, C, H - k + 1, W - k + 1)] = "the stride is ignored: windows start every `stride` pixels"
         shapes[(N, C) + expected.shape[2:][::-1]] = "height and width are swapped"
         shapes.pop(expected.shape, None)
-        judge(exercise, [Part("the output", result, expected, x.dtype, slips, shapes)], desc)
+        judge(exercise, [Part("the output", result, expected, x.dtype, slips, shapes,
+                              start="np.zeros((N, C, H_out, W_out), dtype=x.dtype)")], desc)
     return passed(exercise, f"right on {len(cases)} {'hidden ' if hidden else ''}cases: a batch, ties, odd "
                             "sizes, overlapping windows and float32")
