@@ -17,6 +17,7 @@ from cnnlib.explore.checks import (check_adam_step, check_conv2d_backward, check
                                    check_momentum_step, check_my_net, check_relu_backward, check_relu_forward,
                                    check_sgd_momentum_step, check_softmax_cross_entropy)
 from cnnlib.explore.checks import _runner
+from cnnlib.explore.checks._compare import not_a_tuple
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -63,6 +64,18 @@ def test_stub_says_not_written_yet(check):
         raise NotImplementedError("Exercise: write your code here")
     fails_with(check, stub, "not written yet")
     fails_with(with_seed(check, 3), stub, "not written yet")
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=IDS)
+def test_verdicts_name_the_function_of_my_cnn(check, capsys):
+    """"✓ relu_backward: ..." and "✗ relu_backward: ...": the name the learner writes, not "ReLU backward"."""
+    name = CHECKS[check]
+    check(getattr(my_cnn, name))
+    assert capsys.readouterr().out.startswith(f"✓ {name}: ")
+
+    def stub(*args):
+        raise NotImplementedError
+    assert fails_with(check, stub).startswith(f"✗ {name}: not written yet")
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=IDS)
@@ -139,6 +152,54 @@ def test_float32_must_stay_float32(check):
     fails_with(check, widens, "is a float64 array", "the inputs are float32", "float32 in, float32 out")
 
 
+def widened(fn):
+    """``fn`` computing in float64 whatever it is given: float32 in, float64 out."""
+    return lambda *args: fn(*[a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype == np.float32 else a
+                              for a in args])
+
+
+@pytest.mark.parametrize("check, start", [
+    (check_conv2d_forward, "np.zeros((N, F, H_out, W_out), dtype=x.dtype)"),
+    (check_maxpool_forward, "np.zeros((N, C, H_out, W_out), dtype=x.dtype)"),
+    (check_maxpool_backward, "np.zeros_like(x)"),
+    (check_softmax_cross_entropy, "np.zeros_like(logits)"),
+    (check_adam_step, "np.zeros_like(m)"),
+], ids=lambda item: getattr(item, "__name__", None))
+def test_a_float64_result_is_told_what_to_start_from(check, start):
+    """np.zeros_like(x) is the advice only where the result has x's shape; a result of a new shape is
+    told np.zeros(its shape, dtype=x.dtype)."""
+    message = fails_with(check, widened(getattr(my_cnn, CHECKS[check])), "is a float64 array", f"Start from {start} ")
+    if start != "np.zeros_like(x)":
+        assert "np.zeros_like(x)" not in message
+
+
+@pytest.mark.parametrize("check, fn", [
+    (check_conv2d_forward, lambda x, w, b, stride=1, padding=0: (my_cnn.conv2d_forward(x, w, b, stride, padding),
+                                                                 (x, w, b, stride, padding))),
+    (check_maxpool_forward, lambda x, k, stride: (my_cnn.maxpool_forward(x, k, stride), {"x": x, "k": k})),
+    (check_relu_forward, lambda x: (my_cnn.relu_forward(x), x)),      # same shapes: np.asarray makes (2, ...)
+    (check_relu_backward, lambda dout, x: (my_cnn.relu_backward(dout, x), x > 0)),
+], ids=lambda item: getattr(item, "__name__", None))
+def test_a_forward_pass_that_returns_out_and_a_cache_is_told_to_return_the_array(check, fn):
+    fails_with(check, fn, "returned a tuple of 2 items", "Return only the output array, not (out, cache)")
+
+
+def test_a_nested_list_of_the_right_shape_is_not_called_a_tuple():
+    assert not_a_tuple("demo", [[1.0, 2.0], [3.0, 4.0]], (2, 2)) is None
+    assert not_a_tuple("demo", ([1.0, 2.0], [3.0, 4.0]), (2, 2)) is None
+    assert not_a_tuple("demo", (np.zeros((2, 2)), np.zeros(3)), (2, 3)) is None      # first item the wrong shape
+    with pytest.raises(AssertionError, match="not \\(dx, cache\\)"):
+        not_a_tuple("demo", (np.zeros((2, 2)), np.zeros(3)), (2, 2), what="dx")
+
+
+def test_one_wrong_value_is_counted_in_the_singular():
+    def one_off(x, w, b, stride=1, padding=0):
+        out = my_cnn.conv2d_forward(x, w, b, stride, padding).copy()
+        out[0, 0, 0, 0] += 1
+        return out
+    fails_with(check_conv2d_forward, one_off, "(1 of 9 values differs)")
+
+
 def test_a_float32_value_that_prints_the_same_shows_the_digits_that_differ():
     def off_a_little(x, w, b, stride=1, padding=0):
         out = my_cnn.conv2d_forward(x, w, b, stride, padding)
@@ -166,6 +227,41 @@ def conv_forward(x, w, b, stride=1, padding=0):
 ])
 def test_conv2d_forward_names_the_mistake(fn, words):
     fails_with(check_conv2d_forward, fn, "✗ conv2d_forward:", words)
+
+
+LESSON_4_BROADCAST = "use keepdims=True, so that an (N, Q) batch divided by its row sums"
+
+
+def test_conv2d_forward_windows_cut_short_are_told_to_pad_x_first():
+    """Windows sliced from the unpadded x are cut short at the edge and do not broadcast with the kernel."""
+    def unpadded(x, w, b, stride=1, padding=0):
+        F, C, KH, KW = w.shape
+        N, _, H, W = x.shape
+        H_out, W_out = (H + 2 * padding - KH) // stride + 1, (W + 2 * padding - KW) // stride + 1
+        out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)
+        for i in range(H_out):
+            for j in range(W_out):
+                window = x[:, None, :, i * stride:i * stride + KH, j * stride:j * stride + KW]
+                out[:, :, i, j] = (window * w).sum(axis=(2, 3, 4)) + b
+        return out
+    message = fails_with(check_conv2d_forward, unpadded, "raised ValueError", "padding 1",
+                         "pad x first with np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))",
+                         "slice the windows from the padded array")
+    assert LESSON_4_BROADCAST not in message
+
+
+def test_conv2d_backward_broadcast_error_gets_the_window_words():
+    def unpadded(dout, x, w, stride=1, padding=0):
+        dx = np.zeros_like(x)
+        KH, KW = w.shape[2:]
+        for i in range(dout.shape[2]):
+            for j in range(dout.shape[3]):
+                dx[:, :, i * stride:i * stride + KH, j * stride:j * stride + KW] += np.einsum(
+                    "nf,fcpq->ncpq", dout[:, :, i, j], w)
+        return my_cnn.conv2d_backward(dout, x, w, stride, padding)
+    message = fails_with(check_conv2d_backward, unpadded, "raised ValueError", "pad x first", "dx_padded[:, :, "
+                         "i*stride:i*stride + KH, j*stride:j*stride + KW]", "crop the padding")
+    assert LESSON_4_BROADCAST not in message
 
 
 def conv_backward(dout, x, w, stride=1, padding=0, *, bug=None):
@@ -213,7 +309,7 @@ def test_the_conv_backward_helper_is_right_without_a_bug(capsys):
     ("transposed", ["dx is wrong (dw and db are right)", "kernel transposed", "w[f, c, q, p]"]),
     ("flipped", ["dx is wrong (dw and db are right)", "flipped in both directions"]),
     ("no stride", ["dx is wrong (dw and db are right)", "the stride (2) is ignored"]),
-    ("not cropped", ["dx is wrong (dw and db are right)", "dx still has the padding"]),
+    ("not cropped", ["dx is wrong (dw and db are right)", "dx still has the padding", "crop 1 row and 1 column "]),
     ("dout off by one", ["dx is wrong (dw and db are right)", "off-by-one slice or range of dout"]),
     ("dw last image", ["dw is wrong (dx and db are right)", "last image only"]),
     ("db per image", ["db is wrong (dx and dw are right)", "not summed over the batch"]),
@@ -250,6 +346,41 @@ def test_maxpool_forward_names_the_average():
 def cnnlib_free_avg(x, k, stride):
     windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
     return windows.mean(axis=(4, 5))
+
+
+def test_maxpool_forward_broadcast_error_gets_the_window_and_the_output_size():
+    def too_many_windows(x, k, stride):       # H // stride windows: the last ones are cut short
+        H_out, W_out = x.shape[2] // stride, x.shape[3] // stride
+        out = x[:, :, :stride * H_out:stride, :stride * W_out:stride]
+        for p in range(k):
+            for q in range(k):
+                out = np.maximum(out, x[:, :, p:p + stride * H_out:stride, q:q + stride * W_out:stride])
+        return out
+    message = fails_with(check_maxpool_forward, too_many_windows, "raised ValueError",
+                         "a window is x[:, :, i*stride:i*stride + k, j*stride:j*stride + k]",
+                         "check your output size, (H - k)//stride + 1")
+    assert LESSON_4_BROADCAST not in message
+
+
+def test_maxpool_backward_broadcast_error_gets_the_window_and_its_dout():
+    def dout_without_axes(dout, x, k, stride):
+        dx = np.zeros_like(x)
+        for i, j in np.ndindex(*dout.shape[2:]):
+            rows, cols = slice(i * stride, i * stride + k), slice(j * stride, j * stride + k)
+            window = x[:, :, rows, cols]
+            dx[:, :, rows, cols] += (window == window.max(axis=(2, 3), keepdims=True)) * dout[:, :, i, j]
+        return dx
+    message = fails_with(check_maxpool_backward, dout_without_axes, "raised ValueError",
+                         "its gradient is dout[:, :, i, j]", "dout[:, :, i:i + 1, j:j + 1]")
+    assert LESSON_4_BROADCAST not in message
+
+
+def test_a_broadcast_error_elsewhere_gets_the_plain_words():
+    def m_as_a_column(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        return my_cnn.adam_step(param, grad, m[..., None] + m[:1], v, t, lr, beta1, beta2, eps)
+    message = fails_with(check_adam_step, m_as_a_column, "raised ValueError", "shapes do not line up",
+                         "compare them with the shapes in your function's docstring")
+    assert LESSON_4_BROADCAST not in message
 
 
 def test_maxpool_forward_names_a_stride_of_k():
@@ -356,6 +487,51 @@ def test_softmax_cross_entropy_names_the_mistakes():
     fails_with(check_softmax_cross_entropy, summed_loss, "the loss is wrong (dlogits is right)", "the mean")
 
 
+LOG_SOFTMAX_FIX = ("Compute the log-probabilities directly, log_softmax = z - max - log(sum(exp(z - max))) row by "
+                   "row, and take the loss from them; never take the log of a probability that can underflow to 0")
+
+
+def _loss_from_p(logits, labels, *, eps=0.0):
+    """The max trick for p, then the loss as -log(p[label] + eps): right until p[label] underflows to 0."""
+    p = _p(logits)
+    N = len(labels)
+    t = np.eye(logits.shape[1])[labels]
+    return float(-np.log(p[np.arange(N), labels] + eps).mean()), ((p - t) / N).astype(logits.dtype)
+
+
+@pytest.mark.parametrize("seed", [None, 0, 3, 99])
+def test_softmax_cross_entropy_a_log_of_p_fails_where_p_underflows(seed):
+    """Huge logits whose labels' probabilities underflow: -log(p[label]) is inf, the right loss about 1000."""
+    check = with_seed(check_softmax_cross_entropy, seed)
+    fails_with(check, _loss_from_p, "the loss is inf", "huge logits", "underflows to 0", "log(0) is -inf",
+               LOG_SOFTMAX_FIX)
+    fails_with(check, lambda logits, labels: _loss_from_p(logits, labels, eps=1e-12), "the loss is 27.6",
+               "cut off far too low", LOG_SOFTMAX_FIX)
+
+
+def test_softmax_cross_entropy_passes_a_stable_log_softmax_written_another_way(capsys):
+    def log_sum_exp(logits, labels):
+        N = len(labels)
+        m = logits.max(axis=1)
+        lse = m + np.log(np.exp(logits - m[:, None]).sum(axis=1))          # log(sum(exp(z))), stably
+        loss = (lse - logits[np.arange(N), labels]).mean()
+        dlogits = np.exp(logits - lse[:, None])
+        dlogits[np.arange(N), labels] -= 1
+        return float(loss), dlogits / N
+    check_softmax_cross_entropy(log_sum_exp)
+    check_softmax_cross_entropy(log_sum_exp, seed=5)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("✓ softmax_cross_entropy:") for line in lines), lines
+
+
+def test_softmax_cross_entropy_broadcast_error_keeps_lesson_4s_words():
+    def no_keepdims(logits, labels):
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        e / e.sum(axis=1)           # (N, Q) / (N,): fine for one example, an error for a batch
+        return my_cnn.softmax_cross_entropy(logits, labels)
+    fails_with(check_softmax_cross_entropy, no_keepdims, "raised ValueError", LESSON_4_BROADCAST)
+
+
 # ----------------------------------------------------------------------------- optimisers
 
 def test_sgd_momentum_step_names_sign_and_order():
@@ -373,12 +549,25 @@ def test_sgd_momentum_step_names_sign_and_order():
 def adam(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *, bug=None):
     m_new = beta1 * m + (1 - beta1) * grad
     v_new = beta2 * v + (1 - beta2) * grad * grad
+    if bug == "no (1 - beta1)":
+        m_new = beta1 * m + grad
+    if bug == "betas swapped":
+        m_new = (1 - beta1) * m + beta1 * grad
+    if bug == "no (1 - beta2)":
+        v_new = beta2 * v + grad * grad
+    if bug == "|grad|":
+        v_new = beta2 * v + (1 - beta2) * np.abs(grad)
     tt = t + 1 if bug == "t+1" else t
     m_hat, v_hat = m_new / (1 - beta1 ** tt), v_new / (1 - beta2 ** tt)
     if bug == "no correction":
         m_hat, v_hat = m_new, v_new
     scale = v_hat + eps if bug == "no sqrt" else np.sqrt(v_hat) + eps
-    return param - lr * m_hat / scale, m_new, v_new
+    param_new = param - lr * m_hat / scale
+    if bug == "returns m_hat and v_hat":
+        return param_new, m_hat, v_hat
+    if bug == "returns v_hat":
+        return param_new, m_new, v_hat
+    return param_new, m_new, v_new
 
 
 @pytest.mark.parametrize("bug, words", [("no correction", "no bias correction"), ("t+1", "uses t + 1"),
@@ -388,6 +577,31 @@ def test_adam_step_names_the_mistake(bug, words):
         return adam(param, grad, m, v, t, lr, beta1, beta2, eps, bug=bug)
     fails_with(check_adam_step, fn, "param_new is wrong (m_new and v_new are right)", words)
     fails_with(with_seed(check_adam_step, 8), fn, "param_new is wrong", words)
+
+
+RAW_MOMENTS = "return the raw moments m and v; the bias-corrected m_hat and v_hat are only for the update"
+
+
+@pytest.mark.parametrize("bug, words", [
+    # At t = 1 (m = v = 0) m_hat equals the (1 - beta1) slip's m_new, and v_hat the (1 - beta2) slip's v_new:
+    # a right param_new tells them apart.
+    ("returns m_hat and v_hat", ["m_new is wrong (param_new is right)", "the bias-corrected m_hat", RAW_MOMENTS]),
+    ("returns v_hat", ["v_new is wrong (m_new and param_new are right)", "the bias-corrected v_hat", RAW_MOMENTS]),
+    ("no (1 - beta1)", ["m_new is wrong (v_new is right)", "the (1 - beta1) is missing"]),
+    ("no (1 - beta2)", ["v_new is wrong (m_new is right)", "the (1 - beta2) is missing"]),
+    ("betas swapped", ["m_new is wrong (v_new is right)", "beta1 and (1 - beta1) are swapped"]),
+    ("|grad|", ["v_new is wrong (m_new is right)", "SQUARED gradient"]),
+])
+def test_adam_step_names_the_wrong_moment_and_the_mistake(bug, words):
+    """A wrong moment is named before param_new (which is computed from it), with its own slip."""
+    def fn(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        return adam(param, grad, m, v, t, lr, beta1, beta2, eps, bug=bug)
+    first = fails_with(check_adam_step, fn, "step t=1", *words)
+    hidden = fails_with(with_seed(check_adam_step, 8), fn, *words[1:])
+    if "returns" not in bug:
+        assert RAW_MOMENTS not in first + hidden
+    else:
+        assert "is missing" not in first + hidden
 
 
 def test_seed_must_be_a_whole_number():
