@@ -2,14 +2,12 @@
 
 The contract
 ------------
-* :func:`numerical_gradient` nudges each entry of an array up and down by ``eps`` and
-  measures how a scalar function changes (central differences). It restores every
-  entry it touched, so the array is unchanged afterwards.
-* :func:`relative_error` compares two gradients on a scale that does not depend on their
-  size: below about 1e-7 in float64 means the backward pass is right.
-* :func:`check_layer` and :func:`check_model` run the whole comparison for one layer or a
-  model with its loss, for the input and every parameter. Tests and lessons use the same
-  functions.
+* :func:`numerical_gradient` nudges each entry of an array up and down by ``eps`` (central
+  differences) and restores it, so the array is unchanged afterwards.
+* :func:`relative_error` does not depend on the gradients' size: below about 1e-7 in
+  float64 the backward pass is right.
+* :func:`check_layer` and :func:`check_model` compare one layer, or a model with its loss,
+  for the input and every parameter. Tests and lessons use the same functions.
 """
 import numpy as np
 
@@ -25,29 +23,13 @@ TOLERANCE = 1e-7
 def numerical_gradient(f, x, *, eps=1e-6, indices=None):
     """Central-difference gradient of the scalar ``f()`` with respect to the array ``x``.
 
-    Parameters
-    ----------
-    f : callable
-        Takes no arguments and returns a float; it must read ``x`` (which we modify in
-        place, one entry at a time, and restore).
-    x : ndarray
-        A floating-point array that ``f`` depends on.
-    eps : float
-        The nudge. Too large and curvature spoils the estimate; too small and rounding
-        does (float32 wants about 1e-2 to 1e-3, float64 about 1e-6).
-    indices : iterable of index tuples, optional
-        Only estimate these entries (the rest stay 0). Default: every entry.
-
-    Returns
-    -------
-    ndarray, float64, shape of ``x``
-
-    Notes
-    -----
     .. math:: \\frac{\\partial f}{\\partial x_i} \\approx \\frac{f(x + \\epsilon e_i) - f(x - \\epsilon e_i)}{2\\epsilon}
 
-    Examples
-    --------
+    ``f`` takes no arguments and must read ``x``, which we change in place one entry at a time
+    and restore. With ``eps`` too large curvature spoils the estimate, too small and rounding
+    does (float32 wants about 1e-2 to 1e-3, float64 about 1e-6). ``indices`` (index tuples)
+    limits the estimate to those entries; the rest stay 0. Returns float64, shaped like ``x``.
+
     >>> x = np.array([1.0, 2.0, 3.0])
     >>> np.round(numerical_gradient(lambda: float(np.sum(x ** 2)), x), 6)   # 2x
     array([2., 4., 6.])
@@ -70,13 +52,7 @@ def numerical_gradient(f, x, *, eps=1e-6, indices=None):
 
 
 def relative_error(a, b):
-    """``||a - b|| / (||a|| + ||b||)``: 0 when equal, about 1 when unrelated.
-
-    >>> relative_error(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
-    0.0
-    >>> round(relative_error(np.array([1.0]), np.array([-1.0])), 3)
-    1.0
-    """
+    """``||a - b|| / (||a|| + ||b||)``: 0 when equal, 1 when opposite, about 1 when unrelated."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -102,33 +78,14 @@ def _compare(f, arrays, analytic, *, eps, n_samples, rng):
 
 
 def check_layer(layer, x, *, eps=1e-6, rng=0, n_samples=None):
-    """Relative error of ``layer.backward`` against finite differences.
+    """Relative error of ``layer.backward`` against finite differences: ``{"x": err, "w": err, ...}``.
 
-    We take the scalar ``L = sum(layer.forward(x) * dout)`` with a fixed random ``dout``,
-    so ``dL/d(output) = dout`` and ``backward(dout)`` must return ``dL/dx``.
+    We take ``L = sum(layer.forward(x) * dout)`` with a fixed random ``dout``, so
+    ``backward(dout)`` must return ``dL/dx``. ``x`` (float64 for a meaningful check) is not
+    modified; ``n_samples`` checks only that many random entries of each array (big layers).
+    Raises AssertionError if the layer writes into ``x`` or ``dout``: the numbers may come out
+    right, but a caller who needs ``dout`` again (a second branch) would get wrong gradients.
 
-    Parameters
-    ----------
-    layer : a cnnlib layer
-    x : ndarray
-        Input (use float64 for a meaningful check). It is not modified.
-    n_samples : int, optional
-        Check only this many random entries of each array (for big layers).
-
-    Returns
-    -------
-    dict
-        ``{"x": err, "w": err, "b": err, ...}``: one relative error per input/parameter.
-
-    Raises
-    ------
-    AssertionError
-        If ``backward`` writes into ``dout`` or the layer writes into ``x``: the numbers
-        can still come out right, but a caller who needs ``dout`` again (a skip
-        connection, a second branch) would get wrong gradients.
-
-    Examples
-    --------
     >>> from cnnlib.layers import Conv2d
     >>> x = np.random.default_rng(0).standard_normal((2, 3, 7, 6))
     >>> errors = check_layer(Conv2d(3, 4, 3, stride=2, padding=1, rng=0), x)
@@ -159,8 +116,8 @@ def check_layer(layer, x, *, eps=1e-6, rng=0, n_samples=None):
 def check_model(model, loss_fn, x, labels, *, eps=1e-6, rng=0, n_samples=None):
     """Relative errors of a whole model's backward pass, loss included.
 
-    Returns ``{"input": err, "0.w": err, "0.b": err, ...}``, the keys of
-    :meth:`cnnlib.model.Sequential.named_parameters`.
+    Keyed like :meth:`cnnlib.model.Sequential.named_parameters`, plus the input:
+    ``{"input": err, "0.w": err, "0.b": err, ...}``.
     """
     rng = as_rng(rng)
     x = np.array(x, dtype=np.float64)

@@ -1,9 +1,8 @@
-"""Weight initialisation and the one way randomness enters cnnlib.
+"""Weight initialisation, and the one way randomness enters cnnlib.
 
-Every function or class that needs random numbers takes an ``rng`` argument: a
-``np.random.Generator``, an integer seed, or None (fresh, unpredictable entropy). Nothing
-in cnnlib touches NumPy's global random state, so the same seed gives the same numbers
-on every machine.
+Whatever needs random numbers takes ``rng``: a ``np.random.Generator``, an int seed, or None
+(fresh entropy). Nothing touches NumPy's global random state, so a seed gives the same
+numbers on every machine.
 """
 import numpy as np
 
@@ -24,20 +23,11 @@ def as_rng(rng):
 
 
 def he_normal(shape, fan_in, *, rng=None, dtype=np.float64):
-    """He (Kaiming) normal initialisation: ``N(0, 2 / fan_in)``.
+    """He (Kaiming) normal weights of ``shape``: ``N(0, 2 / fan_in)``.
 
-    Parameters
-    ----------
-    shape : tuple
-        Shape of the weight array.
-    fan_in : int
-        Inputs feeding each output unit (``C_in * KH * KW`` for a convolution).
-
-    Notes
-    -----
-    With ReLU, half the units are zero on average, so each layer halves the variance of
-    its input; a weight variance of ``2 / fan_in`` gives that half back and keeps the
-    activations at a steady scale from layer to layer.
+    ``fan_in`` counts the inputs feeding each output unit (``C_in * KH * KW`` for a
+    convolution). ReLU zeroes half the units on average, halving the variance at each layer;
+    a weight variance of ``2 / fan_in`` gives that half back, so activations keep their scale.
     """
     std = np.sqrt(2.0 / fan_in)
     return (as_rng(rng).standard_normal(shape) * std).astype(dtype)

@@ -2,16 +2,13 @@
 
 The contract
 ------------
-* ``y = layer.forward(x)`` (or ``layer(x)``) and ``dx = layer.backward(dout)``;
-  ``backward`` fills ``layer.grads`` (the same keys as ``layer.params``), overwriting
-  what the previous call put there, and raises ``RuntimeError`` before any forward.
-* Optimisers may update ``layer.params[k]`` in place; layers read them on every forward.
-* Outputs keep the input's floating dtype (float64 in, float64 out); gradients keep each
-  parameter's dtype. ``layer.astype(np.float32)`` converts the parameters.
-* Bad input raises ``ValueError`` naming the layer and the expected and actual shapes,
-  before any arithmetic: nothing broadcasts silently into a wrong answer. The layer checks
-  that a batch is there and finite; the op it runs checks the shapes, and the layer puts
-  its own name in front of the op's message.
+* ``y = layer(x)`` runs ``forward``; ``dx = layer.backward(dout)`` fills ``layer.grads`` (the
+  keys of ``layer.params``), replacing the last call's, and raises ``RuntimeError`` before any
+  forward. Optimisers may update ``layer.params[k]`` in place: every forward reads them anew.
+* Outputs keep the input's floating dtype, gradients each parameter's;
+  ``layer.astype(np.float32)`` converts the parameters.
+* Bad input raises ``ValueError`` naming the layer and the shapes, before any arithmetic: the
+  layer checks that a finite batch is there, the op it runs checks the shapes.
 """
 import math
 
@@ -46,7 +43,7 @@ class Layer:
         return {}
 
     def astype(self, dtype):
-        """Convert parameters and gradients to ``dtype`` (in place); returns self."""
+        """Convert parameters and gradients to ``dtype``, in place; returns self."""
         for name in self.params:
             self.params[name] = self.params[name].astype(dtype)
             self.grads[name] = np.zeros_like(self.params[name])
@@ -94,25 +91,12 @@ class Layer:
 class Conv2d(Layer):
     """Cross-correlation. x: (N, C_in, H, W) -> (N, C_out, H_out, W_out).
 
-    Parameters
-    ----------
-    in_channels, out_channels, kernel_size : int
-    stride : int, default 1
-    padding : int, default 0
-        Zeros added on every side; ``padding = (kernel_size - 1) // 2`` keeps the size
-        ("same") for odd kernels at stride 1.
-    rng : np.random.Generator, int or None
-        Source of the He-normal initial weights.
-    naive : bool, default False
-        Use the loop kernels (for teaching and for testing the fast ones).
+    ``padding = (kernel_size - 1) // 2`` keeps the size ("same") for odd kernels at stride 1.
+    ``rng`` seeds the He-normal weights; ``naive=True`` runs the loop kernels of :mod:`cnnlib.ops`.
 
-    Examples
-    --------
     >>> conv = Conv2d(1, 8, 3, padding=1, rng=0)
-    >>> conv
-    Conv2d(1→8, k=3, stride=1, padding=1)
-    >>> conv(np.zeros((2, 1, 28, 28))).shape
-    (2, 8, 28, 28)
+    >>> conv, conv(np.zeros((2, 1, 28, 28))).shape
+    (Conv2d(1→8, k=3, stride=1, padding=1), (2, 8, 28, 28))
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, rng=None,
@@ -161,10 +145,7 @@ class Conv2d(Layer):
 
 
 class _Pool2d(Layer):
-    """Max and average pooling share everything but their kernels.
-
-    ``KERNELS[naive]`` is the ``(forward, backward)`` pair from :mod:`cnnlib.ops`.
-    """
+    """Max and average pooling share all but their kernels: ``KERNELS[naive]`` is (forward, backward)."""
     KERNELS = {}
 
     def __init__(self, kernel_size=2, stride=None, *, naive=False):
@@ -201,9 +182,6 @@ class MaxPool2d(_Pool2d):
     """Max pooling. x: (N, C, H, W) -> (N, C, H_out, W_out); stride defaults to kernel_size.
 
     Each window's gradient goes to one winner, its first maximum in row-major order.
-
-    >>> MaxPool2d(2)(np.zeros((1, 8, 26, 26))).shape
-    (1, 8, 13, 13)
     """
     KERNELS = {False: (ops.maxpool2d_forward, ops.maxpool2d_backward),
                True: (ops.maxpool2d_forward_naive, ops.maxpool2d_backward_naive)}
@@ -216,11 +194,7 @@ class AvgPool2d(_Pool2d):
 
 
 class ReLU(Layer):
-    """``max(x, 0)`` elementwise, any shape.
-
-    >>> ReLU()(np.array([[-2.0, 3.0]]))
-    array([[0., 3.]])
-    """
+    """``max(x, 0)`` elementwise, any shape."""
 
     def __repr__(self):
         return "ReLU()"
@@ -237,11 +211,7 @@ class ReLU(Layer):
 
 
 class Flatten(Layer):
-    """(N, C, H, W) -> (N, C*H*W): the bridge from feature maps to a Linear layer.
-
-    >>> Flatten()(np.zeros((2, 16, 4, 4))).shape
-    (2, 256)
-    """
+    """(N, C, H, W) -> (N, C*H*W): the bridge from feature maps to a Linear layer."""
 
     def __repr__(self):
         return "Flatten()"
@@ -265,11 +235,7 @@ class Flatten(Layer):
 class Linear(Layer):
     """Fully connected layer ``out = x @ w + b``. x: (N, in_features) -> (N, out_features).
 
-    >>> fc = Linear(256, 10, rng=0)
-    >>> fc
-    Linear(256→10)
-    >>> fc.params["w"].shape, fc.params["b"].shape
-    ((256, 10), (10,))
+    ``w`` has shape (in_features, out_features): row ``n`` of ``x @ w`` is example ``n``'s output.
     """
 
     def __init__(self, in_features, out_features, *, rng=None):

@@ -2,13 +2,10 @@
 
 The contract
 ------------
-* ``model.forward(x)`` runs every layer; ``model.backward(dout)`` runs them in reverse
-  and fills every layer's ``grads``.
-* ``model.save(path)`` writes one ``.npz`` with the architecture (as JSON text) and the
-  parameters, atomically; ``Sequential.load(path)`` rebuilds the same model. Nothing is
-  pickled, so loading a file never runs code, and ``load`` checks the whole file against
-  firm limits before it reads any weights. The file format, its limits and what ``load``
-  refuses are :mod:`cnnlib.modelfile`'s business.
+* ``model.forward(x)`` runs every layer; ``model.backward(dout)`` runs them in reverse and
+  fills every layer's ``grads``.
+* ``model.save(path)`` writes one ``.npz``, atomically; ``Sequential.load(path)`` rebuilds the
+  model, never unpickling and checking the whole file first (:mod:`cnnlib.modelfile`).
 """
 import numpy as np
 
@@ -59,8 +56,8 @@ class Sequential:
     def backward(self, dout, *, input_grad=True):
         """Backpropagate ``dout`` through every layer; returns dL/dx (None if not asked for).
 
-        ``input_grad=False`` skips the gradient of the input image, which training never
-        uses, so the first convolution saves a whole col2im.
+        ``input_grad=False`` skips the input image's gradient, which training never uses, so the
+        first convolution saves a whole col2im.
         """
         for i in range(len(self.layers) - 1, -1, -1):
             dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
@@ -112,35 +109,29 @@ class Sequential:
 
     # ------------------------------------------------------------------ save / load
     def save(self, path, *, overwrite=True):
-        """Write the architecture and parameters to ``path`` (.npz), atomically: the file
-        appears only once complete. ``overwrite=False`` refuses a file already there. The
-        format, the guarantees and the errors: :func:`cnnlib.modelfile.save`."""
+        """Write the architecture and parameters to ``path`` (.npz), atomically.
+
+        ``overwrite=False`` refuses a file already there; :func:`cnnlib.modelfile.save` has the format.
+        """
         modelfile.save(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path):
-        """Rebuild a model saved by :meth:`save`; never unpickles. The whole file is checked
-        first (layer types and sizes within limits, float32/float64 arrays of the right shapes,
-        no NaN) and anything else is refused with a ValueError naming the problem: see
-        :func:`cnnlib.modelfile.load`."""
+        """Rebuild a model saved by :meth:`save`, never unpickling (:func:`cnnlib.modelfile.load`).
+
+        The whole file is checked first; anything wrong with it raises ValueError naming the problem.
+        """
         return modelfile.load(path, cls)
 
 
 def build_seed_net(rng=None):
-    """The classic tutorial net: Conv2d(1,8,3) MaxPool2d(2) Flatten Linear(1352,10).
-
-    It has no ReLU: the max-pool is its only non-linearity.
-    """
+    """The classic tutorial net: Conv2d(1,8,3) MaxPool2d(2) Flatten Linear(1352,10), no ReLU."""
     rng = as_rng(rng)
     return Sequential(Conv2d(1, 8, 3, rng=rng), MaxPool2d(2), Flatten(), Linear(13 * 13 * 8, 10, rng=rng))
 
 
 def build_lenet(rng=None):
-    """The LeNet-style net we train to 99% on MNIST.
-
-    Conv2d(1,8,5) ReLU MaxPool2d(2) Conv2d(8,16,5) ReLU MaxPool2d(2) Flatten
-    Linear(256,128) ReLU Linear(128,10); input (N, 1, 28, 28).
-    """
+    """The LeNet-style net we train to 99% on MNIST; input (N, 1, 28, 28)."""
     rng = as_rng(rng)
     return Sequential(
         Conv2d(1, 8, 5, rng=rng), ReLU(), MaxPool2d(2),       # 28 -> 24 -> 12

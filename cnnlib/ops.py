@@ -2,23 +2,17 @@
 
 The contract
 ------------
-* Every kernel is a plain function of NumPy arrays. Forward kernels return
-  ``(out, cache)``; the matching backward kernel takes ``(dout, cache)`` and returns the
-  gradients with respect to the forward's inputs, in the order they were passed.
-* Convolution and pooling come twice, with the same signature: a ``*_naive`` version
-  whose loops read like the maths, and a vectorised version that the layers run on.
-  Tests assert that both agree. The vectorised convolution is the last step of lesson 2's
-  path (loops -> im2col -> windows as a view): :func:`sliding_windows` gives every window
-  without copying, and one matrix product with the kernels does the rest.
-* Images are laid out ``(N, C, H, W)``: batch, channels, height, width. Convolution is
-  cross-correlation, as in every framework. Output sizes follow PyTorch:
-  ``H_out = floor((H + 2*padding - KH) / stride) + 1``; rows and columns that do not
-  fit a last window are dropped.
-* Kernels never write into their inputs or into ``dout``: they return new arrays. They
-  compute in the input's floating dtype (float64 in, float64 out).
-* Each kernel checks its arguments once, before any arithmetic, where a wrong shape would
-  otherwise broadcast into a wrong answer; the layers in :mod:`cnnlib.layers` add their
-  name to the message. :func:`check_int` is the one integer check of the whole library.
+* Plain functions of NumPy arrays. A forward kernel returns ``(out, cache)``; its backward
+  takes ``(dout, cache)`` and returns the gradients of the forward's inputs, in their order.
+* Images are ``(N, C, H, W)``; convolution is cross-correlation, as in every framework.
+* Convolution and pooling come twice, with one signature: ``*_naive`` loops that read like
+  the maths, and the vectorised kernels the layers run (tests assert they agree). The fast
+  convolution is the last step of lesson 2's path (loops -> im2col -> windows as a view):
+  :func:`sliding_windows` gives every window without copying, one matrix product does the rest.
+* Kernels never write into their inputs or ``dout``, and compute in the input's floating
+  dtype (float64 in, float64 out). Each checks its arguments once, before any arithmetic
+  (the layers put their name in front of the message); :func:`check_int` is the library's
+  one integer check.
 """
 import numpy as np
 
@@ -34,29 +28,15 @@ __all__ = [
 # ----------------------------------------------------------------------------- checks and geometry
 
 def check_int(name, value, low=0, high=None):
-    """``value`` as an ``int``, if it is an integer (not a bool) of at least ``low`` (and at
-    most ``high``, when given).
+    """``value`` as an ``int`` if it is an integer (not a bool) in ``[low, high]``, else ValueError.
 
-    Every integer argument in cnnlib (sizes, strides, counts) goes through here, so the
-    rule and the message are the same everywhere.
+    ``high=None`` means no upper bound. Every integer argument in cnnlib (sizes, strides,
+    counts) goes through here, so the rule and the message are the same everywhere:
 
-    Raises
-    ------
-    ValueError
-        Naming ``name``, the rule and the value given.
-
-    Examples
-    --------
-    >>> check_int("stride", np.int64(2), low=1)
-    2
     >>> check_int("stride", 2.0, low=1)
     Traceback (most recent call last):
     ...
     ValueError: stride must be an integer >= 1, got 2.0
-    >>> check_int("class_index", 10, 0, 9)
-    Traceback (most recent call last):
-    ...
-    ValueError: class_index must be an integer in [0, 9], got 10
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low \
             or (high is not None and value > high):
@@ -66,27 +46,11 @@ def check_int(name, value, low=0, high=None):
 
 
 def conv_output_size(size, kernel_size, stride=1, padding=0):
-    """Number of window positions along one axis.
+    """Number of window positions along one axis: ``(size + 2*padding - kernel_size) // stride + 1``.
 
-    Parameters
-    ----------
-    size : int
-        Input height or width.
-    kernel_size, stride, padding : int
-        Window size (>= 1), step (>= 1) and zeros added on each side (>= 0).
-
-    Returns
-    -------
-    int
-        ``floor((size + 2*padding - kernel_size) / stride) + 1``.
-
-    Examples
-    --------
     >>> conv_output_size(28, 5)
     24
-    >>> conv_output_size(28, 3, stride=2, padding=1)
-    14
-    >>> conv_output_size(7, 2, stride=2)   # the last row does not fit a window: dropped
+    >>> conv_output_size(7, 2, stride=2)   # the last row does not fit a window: dropped, as in PyTorch
     3
     """
     size, kernel_size = check_int("size", size, 1), check_int("kernel_size", kernel_size, 1)
@@ -162,30 +126,15 @@ def _check_dout(dout, expected_shape):
 def conv2d_forward_naive(x, w, b, *, stride=1, padding=0):
     """Convolution (cross-correlation) with explicit loops: slow, but reads like the maths.
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C_in, H, W)
-    w : ndarray, shape (C_out, C_in, KH, KW)
-    b : ndarray, shape (C_out,)
-    stride, padding : int
+    x: (N, C_in, H, W), w: (C_out, C_in, KH, KW), b: (C_out,) -> out: (N, C_out, H_out, W_out)
+    and the cache for :func:`conv2d_backward_naive`.
 
-    Returns
-    -------
-    out : ndarray, shape (N, C_out, H_out, W_out)
-    cache : tuple
-        What :func:`conv2d_backward_naive` needs.
-
-    Notes
-    -----
     .. math:: \\text{out}[n, o, i, j] = b[o] + \\sum_{c, p, q}
               x_{pad}[n, c, i s + p, j s + q] \\; w[o, c, p, q]
 
-    Examples
-    --------
     >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
     >>> w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])   # top-left minus bottom-right
-    >>> out, _ = conv2d_forward_naive(x, w, np.zeros(1))
-    >>> out[0, 0]
+    >>> conv2d_forward_naive(x, w, np.zeros(1))[0][0, 0]
     array([[-4., -4.],
            [-4., -4.]])
     """
@@ -204,18 +153,11 @@ def conv2d_forward_naive(x, w, b, *, stride=1, padding=0):
 
 
 def conv2d_backward_naive(dout, cache, *, input_grad=True):
-    """Gradients of the naive convolution, with the same loops as the forward pass.
+    """Gradients of :func:`conv2d_forward_naive`, with the same loops.
 
-    Returns
-    -------
-    dx : (N, C_in, H, W) or None (when ``input_grad`` is False),
-    dw : (C_out, C_in, KH, KW), db : (C_out,)
-
-    Notes
-    -----
-    Each output position ``(n, o, i, j)`` used one window of ``x`` and the whole kernel
-    ``w[o]``, so it sends ``dout[n, o, i, j] * w[o]`` back to that window and
-    ``dout[n, o, i, j] * window`` to ``dw[o]``.
+    Output ``(n, o, i, j)`` used one window of ``x`` and the whole kernel ``w[o]``, so it sends
+    ``dout[n, o, i, j] * w[o]`` back to that window and ``dout[n, o, i, j] * window`` to ``dw[o]``.
+    Returns ``dx`` (None when ``input_grad`` is False), ``dw`` and ``db``, shaped like ``x``, ``w``, ``b``.
     """
     x, w, b, stride, padding = cache
     N, C_out, H_out, W_out = dout.shape
@@ -237,30 +179,14 @@ def conv2d_backward_naive(dout, cache, *, input_grad=True):
 
 
 def im2col(x, KH, KW, *, stride=1, padding=0):
-    """Gather every ``KH x KW`` window of ``x`` into the columns of one matrix per image.
+    """Every ``KH x KW`` window of ``x`` (N, C, H, W) as a column: lesson 2's middle step.
 
-    Lesson 2's middle step, between the loops and :func:`sliding_windows`.
+    Returns ``cols``, shape (N, C*KH*KW, H_out*W_out). Column ``i*W_out + j`` of ``cols[n]`` is
+    the window under output ``(i, j)`` flattened in ``(c, p, q)`` order, so
+    ``w.reshape(C_out, -1) @ cols[n]`` is image ``n``'s convolution. We copy one kernel offset
+    ``(p, q)`` at a time, a strided slice of the whole batch: ``KH*KW`` Python steps at any size.
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W)
-
-    Returns
-    -------
-    cols : ndarray, shape (N, C*KH*KW, H_out*W_out)
-        Column ``i*W_out + j`` of ``cols[n]`` is the window under output position
-        ``(i, j)``, flattened in ``(c, p, q)`` order, so ``w.reshape(C_out, -1) @ cols[n]``
-        is the convolution of image ``n``.
-
-    Notes
-    -----
-    We copy one kernel offset ``(p, q)`` at a time: each copy is a strided slice of the
-    whole batch, so there are only ``KH*KW`` Python steps however big the images are.
-
-    Examples
-    --------
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> im2col(x, 2, 2, stride=2)[0]
+    >>> im2col(np.arange(16.0).reshape(1, 1, 4, 4), 2, 2, stride=2)[0]
     array([[ 0.,  2.,  8., 10.],
            [ 1.,  3.,  9., 11.],
            [ 4.,  6., 12., 14.],
@@ -280,31 +206,17 @@ def im2col(x, KH, KW, *, stride=1, padding=0):
 def sliding_windows(x, KH, KW, *, stride=1, padding=0):
     """Every ``KH x KW`` window of ``x``, as a view: nothing is copied.
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W)
+    x (N, C, H, W) -> windows (N, C, H_out, W_out, KH, KW), read-only: ``windows[n, c, i, j]``
+    is ``xp[n, c, i*stride:i*stride + KH, j*stride:j*stride + KW]``, ``xp`` the padded image.
 
-    Returns
-    -------
-    windows : read-only ndarray view, shape (N, C, H_out, W_out, KH, KW)
-        ``windows[n, c, i, j]`` is the ``KH x KW`` patch of the padded image under output
-        position ``(i, j)``: ``xp[n, c, i*stride:i*stride + KH, j*stride:j*stride + KW]``.
+    NumPy's ``strides`` say how many bytes one step along each axis moves. The next window
+    down is ``stride`` rows down in the image; one row down inside a window is one row down in
+    the image; the same for columns. So the six axes need only the image's four strides, and
+    ``as_strided`` builds the view without touching the data (NumPy's ``sliding_window_view``
+    with every ``stride``-th window kept, at less cost per call). Neighbouring windows share
+    memory, which is why the view is read-only.
 
-    Notes
-    -----
-    A view is the same memory read with other steps. NumPy's ``strides`` say how many
-    bytes one step along each axis moves. Going to the next window down is going
-    ``stride`` rows down in the image, and going one row down inside a window is going one
-    row down in the image; the same for columns. So the six axes need only the image's
-    own four strides, and ``as_strided`` builds the view without touching the data. It
-    is the view ``np.lib.stride_tricks.sliding_window_view(xp, (KH, KW), axis=(2, 3))``
-    gives, every ``stride``-th window kept, built with less overhead per call.
-    Neighbouring windows overlap (they share memory), which is why the view is read-only.
-
-    Examples
-    --------
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> windows = sliding_windows(x, 2, 2, stride=2)
+    >>> windows = sliding_windows(np.arange(16.0).reshape(1, 1, 4, 4), 2, 2, stride=2)
     >>> windows.shape
     (1, 1, 2, 2, 2, 2)
     >>> windows[0, 0, 1, 0]              # output row 1, column 0: rows 2-3, columns 0-1
@@ -326,21 +238,16 @@ def sliding_windows(x, KH, KW, *, stride=1, padding=0):
 def conv2d_forward(x, w, b, *, stride=1, padding=0):
     """Vectorised convolution: every window as a view, then one matrix product.
 
-    Same signature and result as :func:`conv2d_forward_naive`.
-
-    Notes
-    -----
-    Lesson 2's last step. :func:`sliding_windows` gives the windows as a view; one
-    reshape copies them into im2col's matrix ``cols`` (the only copy of the input), with
-    the columns of all images side by side, and ``w.reshape(C_out, -1) @ cols``
-    multiplies every kernel with every window of the batch in one product:
+    Same signature and result as :func:`conv2d_forward_naive`; lesson 2's last step.
+    :func:`sliding_windows` gives the windows as a view; one reshape copies them into im2col's
+    matrix ``cols`` (the only copy of the input), all images' columns side by side; and
+    ``w.reshape(C_out, -1) @ cols`` multiplies every kernel with every window of the batch:
 
     .. math:: \\text{out}[o, (n, i, j)] = b[o] + \\sum_{(c, p, q)} w[o, (c, p, q)]\\;
               \\text{cols}[(c, p, q), (n, i, j)]
 
-    One product for the whole batch, rather than one per image, is what lets BLAS share
-    it between cores. The output comes out channels first, so we return the transposed
-    view ``(N, C_out, H_out, W_out)`` of it (plus the bias): no extra copy.
+    One product for the batch, not one per image, lets BLAS share it between cores. It comes
+    out channels first, so we return its transposed view (plus the bias): no extra copy.
     """
     dtype = _float_dtype(x)
     H_out, W_out = _check_conv_args(x, w, b, stride, padding)
@@ -357,24 +264,13 @@ def conv2d_forward(x, w, b, *, stride=1, padding=0):
 def conv2d_backward(dout, cache, *, input_grad=True):
     """Gradients of :func:`conv2d_forward`, from the windows it cached.
 
-    Parameters
-    ----------
-    dout : ndarray, shape (N, C_out, H_out, W_out)
-    cache : tuple from :func:`conv2d_forward`
-    input_grad : bool
-        When False, ``dx`` is returned as None. The first layer of a network does not
-        need the gradient of the image, and skipping it saves a third of the work.
+    dout: (N, C_out, H_out, W_out) -> dx: (N, C_in, H, W), dw: (C_out, C_in, KH, KW), db: (C_out,).
+    ``input_grad=False`` returns ``dx`` as None: a network's first layer needs no gradient of
+    the image, and skipping it saves a third of the work.
 
-    Returns
-    -------
-    dx : (N, C_in, H, W) or None, dw : (C_out, C_in, KH, KW), db : (C_out,)
-
-    Notes
-    -----
-    ``db`` adds ``dout`` over images and positions. ``dw`` is every window times the
-    ``dout`` of its position, added up over the batch: the forward's product turned
-    round, ``dout_mat @ cols.T``. ``dx`` sends each ``dout[n, o, i, j] * w[o]`` back onto
-    the window it came from; :func:`_conv2d_input_grad` does that for the whole batch.
+    ``db`` adds ``dout`` over images and positions; ``dw`` is the forward's product turned
+    round, ``dout_mat @ cols.T``; :func:`_conv2d_input_grad` sends each ``dout[n, o, i, j] * w[o]``
+    back onto its window.
     """
     x_shape, w, cols, stride, padding = cache
     N, C_in, H, W = x_shape
@@ -389,32 +285,18 @@ def conv2d_backward(dout, cache, *, input_grad=True):
 
 
 def _conv2d_input_grad(dout, w, x_shape, stride, padding):
-    """``dx`` of the convolution: every ``dout`` sent back through the kernel to its window.
+    """``dx`` (N, C_in, H, W) of the convolution: every ``dout`` sent back through the kernel.
 
-    Parameters
-    ----------
-    dout : ndarray, shape (N, C_out, H_out, W_out)
-    w : ndarray, shape (C_out, C_in, KH, KW)
-    x_shape : tuple (N, C_in, H, W)
-
-    Returns
-    -------
-    dx : ndarray, shape (N, C_in, H, W)
-
-    Notes
-    -----
     Output ``(n, o, i, j)`` read the padded input at ``(s*i + p, s*j + q)`` with weight
     ``w[o, c, p, q]``, for every kernel offset ``(p, q)``, so
 
     .. math:: dx_{pad}[n, c, s i + p, s j + q] \\mathrel{+}= \\sum_o w[o, c, p, q]\\; dout[n, o, i, j]
 
-    (lesson 5 shows this is the full convolution of ``dout`` with the flipped kernel).
-    Done for all offsets at once, the product ``w_mat.T @ dout`` would be about
-    ``KH*KW`` times the size of ``dx``, followed by ``KH*KW`` strided additions (im2col
-    run backwards). We split the offset instead: the column shift ``q`` happens before
-    one product, the row shift ``p`` after it: ``KW`` copies, one product about ``KH``
-    times the size of ``dx``, and ``KH`` additions (several times faster at the LeNet
-    shapes; benchmarks/README.md has the timings).
+    (lesson 5: the full convolution of ``dout`` with the flipped kernel). For all offsets at
+    once, ``w_mat.T @ dout`` would be ``KH*KW`` times the size of ``dx``, then ``KH*KW`` strided
+    additions. We split the offset instead: the column shift ``q`` before one product, the row
+    shift ``p`` after it: ``KW`` copies, a product ``KH`` times ``dx``'s size and ``KH``
+    additions (several times faster at LeNet's shapes; benchmarks/README.md has the timings).
     """
     N, C_in, H, W = x_shape
     C_out, _, KH, KW = w.shape
@@ -439,29 +321,11 @@ def _conv2d_input_grad(dout, w, x_shape, stride, padding):
 # ----------------------------------------------------------------------------- pooling
 
 def maxpool2d_forward_naive(x, *, kernel_size=2, stride=None):
-    """Max pooling with explicit loops.
+    """Max pooling with explicit loops. x: (N, C, H, W) -> out: (N, C, H_out, W_out).
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W)
-    kernel_size : int
-    stride : int or None
-        Defaults to ``kernel_size`` (windows that touch but do not overlap).
-
-    Returns
-    -------
-    out : ndarray, shape (N, C, H_out, W_out)
-    cache : tuple
-        Includes, for each window, the flat index of its winner: the first maximum in
-        row-major order. Only that one input receives the window's gradient, even when
-        several inputs tie (as the zeros of a ReLU output often do).
-
-    Examples
-    --------
-    >>> x = np.array([[[[1.0, 2.0], [4.0, 3.0]]]])
-    >>> out, _ = maxpool2d_forward_naive(x)
-    >>> out
-    array([[[[4.]]]])
+    ``stride`` defaults to ``kernel_size`` (windows that touch but do not overlap). The cache
+    holds each window's winner, the flat index of its first maximum in row-major order: only
+    that input receives the window's gradient, even when several tie (as a ReLU's zeros do).
     """
     stride, H_out, W_out = _check_pool_args(x, kernel_size, stride)
     N, C = x.shape[:2]
@@ -498,18 +362,13 @@ def _pool_view(x, p, q, stride, H_out, W_out):
 
 
 def maxpool2d_forward(x, *, kernel_size=2, stride=None):
-    """Vectorised max pooling; same signature and result as the naive version.
+    """Vectorised max pooling; same signature, result and winners as the naive version.
 
-    Notes
-    -----
-    We walk the ``k*k`` offsets of a window, not its positions: each offset is one
-    strided view of the whole batch. We copy those views into one contiguous stack, so
-    the slow strided reads happen once; the maximum over the stack is the pooled output.
-    Each window's winner is the first offset holding that maximum (the naive version's
-    tie rule). To find it, offset ``t`` scores ``k*k - t`` where it holds the maximum and
-    0 elsewhere; the best score belongs to the first such offset, so
-    ``winner = k*k - best score``. Masked assignment (``winner[mask] = t``), ``np.where``
-    and ``argmax`` along the first axis are all several times slower here.
+    We walk a window's ``k*k`` offsets, not its positions: each offset is one strided view of
+    the batch, copied once into a contiguous stack whose maximum is the output. The winner is
+    the first offset holding the maximum (the naive tie rule): offset ``t`` scores ``k*k - t``
+    where it holds it and 0 elsewhere, so ``winner = k*k - best score``. Masked assignment,
+    ``np.where`` and ``argmax`` along the stack are all several times slower here.
     """
     stride, H_out, W_out = _check_pool_args(x, kernel_size, stride)
     k = kernel_size
@@ -525,10 +384,9 @@ def maxpool2d_forward(x, *, kernel_size=2, stride=None):
 def maxpool2d_backward(dout, cache):
     """Vectorised gradient of max pooling: route each window's ``dout`` to its winner.
 
-    ``routed[t]`` is ``dout`` where offset ``t`` won and 0 elsewhere (a multiplication by
-    the mask: ``np.where`` is several times slower); it goes to the inputs at offset
-    ``t``. Windows that do not overlap (``stride >= k``) write each input at most once,
-    so we assign; overlapping ones add up.
+    ``routed[t]``, ``dout`` where offset ``t`` won and 0 elsewhere (a product with the mask:
+    ``np.where`` is several times slower), goes to the inputs at offset ``t``. Windows that do
+    not overlap (``stride >= k``) write each input at most once, so we assign; others add up.
     """
     x_shape, winner, k, stride = cache
     _check_dout(dout, winner.shape)
@@ -599,11 +457,7 @@ def avgpool2d_backward(dout, cache):
 # ----------------------------------------------------------------------------- ReLU and affine
 
 def relu_forward(x):
-    """``max(x, 0)`` elementwise; the cache is the mask of positive inputs.
-
-    >>> relu_forward(np.array([-1.0, 0.0, 2.0]))[0]
-    array([0., 0., 2.])
-    """
+    """``max(x, 0)`` elementwise; the cache is the mask of positive inputs."""
     _float_dtype(x)
     # An array of zeros, not the scalar 0: NumPy's maximum has a fast vectorised loop only
     # for two arrays (with a scalar it is about three times slower on random signs).
@@ -613,8 +467,8 @@ def relu_forward(x):
 def relu_backward(dout, mask):
     """Pass ``dout`` where the input was positive, zero elsewhere (a new array).
 
-    ``dout * mask`` is a plain multiplication (``np.where`` is several times slower); the
-    ``+ 0.0`` turns the ``-0.0`` that a negative ``dout`` times False gives into ``0.0``.
+    ``dout * mask`` is a plain product (``np.where`` is several times slower); ``+= 0.0`` turns
+    the ``-0.0`` that a negative ``dout`` times False gives into ``0.0``.
     """
     _check_dout(dout, mask.shape)
     dx = dout * mask
@@ -623,16 +477,7 @@ def relu_backward(dout, mask):
 
 
 def linear_forward(x, w, b):
-    """Affine map ``y = x @ w + b``.
-
-    Parameters
-    ----------
-    x : (N, F_in), w : (F_in, F_out), b : (F_out,)
-
-    Returns
-    -------
-    y : (N, F_out), cache
-    """
+    """Affine map ``y = x @ w + b``. x: (N, F_in), w: (F_in, F_out), b: (F_out,) -> y: (N, F_out)."""
     dtype = _float_dtype(x)
     if x.ndim != 2 or x.shape[1] != w.shape[0]:
         hint = "; put a Flatten() layer before this one" if x.ndim > 2 else ""

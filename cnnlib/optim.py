@@ -2,13 +2,11 @@
 
 The contract
 ------------
-An optimiser is built from a model (anything with a ``layers`` list), one layer, or a
-list of layers. ``step()`` reads ``layer.params[k]`` and ``layer.grads[k]`` and updates
-the parameters in place, so layers see the new values on their next forward. The
-learning rate is the attribute ``lr``, free to change between steps (a schedule).
-Every hyperparameter is checked whenever it is set, at construction or later
-(``optimizer.lr = float("nan")`` raises ``ValueError``), so a bad value never reaches
-the parameters.
+An optimiser is built from a model (anything with ``layers``), one layer, or a list of
+layers. ``step()`` reads ``layer.params[k]`` and ``layer.grads[k]`` and updates the
+parameters in place. The learning rate ``lr`` may change between steps (a schedule). Every
+hyperparameter is checked whenever it is set (``optimizer.lr = float("nan")`` raises
+``ValueError``), so a bad value never reaches the parameters.
 """
 import numpy as np
 
@@ -76,28 +74,11 @@ class _Optimizer:
 
 
 class SGD(_Optimizer):
-    """Stochastic gradient descent with (heavy-ball) momentum.
+    """Stochastic gradient descent with (heavy-ball) momentum: ``lr`` in (0, inf), ``momentum`` in [0, 1).
 
-    Parameters
-    ----------
-    target : a model (with ``layers``), one layer, or a list of layers
-    lr : float, default 0.01
-        Learning rate, in (0, inf).
-    momentum : float, default 0
-        In [0, 1).
-
-    Notes
-    -----
     .. math:: v \\leftarrow \\mu v - \\eta\\, g, \\qquad \\theta \\leftarrow \\theta + v
 
     With ``momentum=0`` this is the plain step :math:`\\theta \\leftarrow \\theta - \\eta g`.
-
-    >>> from cnnlib.layers import Linear
-    >>> fc = Linear(2, 1, rng=0)
-    >>> fc.grads["b"][:] = 1.0
-    >>> SGD(fc, lr=0.1).step()
-    >>> fc.params["b"]
-    array([-0.1])
     """
 
     momentum = _hyperparameter("momentum", 0, 1)
@@ -127,28 +108,13 @@ class SGD(_Optimizer):
 class Adam(_Optimizer):
     """Adam: momentum on the gradient, scaled by a running estimate of its size.
 
-    Parameters
-    ----------
-    target : a model (with ``layers``), one layer, or a list of layers
-    lr : float, default 1e-3
-        Learning rate, in (0, inf).
-    betas : pair of floats, default (0.9, 0.999)
-        ``(beta1, beta2)``, each in [0, 1); also settable one at a time as ``beta1``, ``beta2``.
-    eps : float, default 1e-8
-        In (0, inf); keeps the division finite where ``v`` is 0.
+    ``lr`` and ``eps`` in (0, inf) (``eps`` keeps the division finite where ``v`` is 0);
+    ``betas = (beta1, beta2)``, each in [0, 1), also settable one at a time.
 
-    Notes
-    -----
     .. math::
         m \\leftarrow \\beta_1 m + (1-\\beta_1) g, \\quad
         v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2, \\quad
         \\theta \\leftarrow \\theta - \\eta \\frac{m / (1-\\beta_1^t)}{\\sqrt{v / (1-\\beta_2^t)} + \\epsilon}
-
-    >>> from cnnlib.layers import Linear
-    >>> Adam(Linear(2, 1, rng=0), betas=(0.9,))
-    Traceback (most recent call last):
-    ...
-    ValueError: Adam: betas must be a pair (beta1, beta2) such as (0.9, 0.999), got (0.9,)
     """
 
     beta1 = _hyperparameter("beta1", 0, 1)
