@@ -356,3 +356,20 @@ def test_other_threads_keep_the_library_while_a_check_runs():
 
     check_relu_backward(honest_but_busy)
     assert len(seen) == 4 and np.array_equal(seen[0][0], [0.0, 2.0])     # one call per case
+
+
+def test_a_file_that_no_longer_compiles_is_named_not_its_old_code_checked(tmp_path, monkeypatch):
+    """A syntax error saved into my_cnn.py keeps the old module loaded; the check says so first."""
+    import importlib
+
+    from cnnlib.explore.checks import check_relu_forward
+    (tmp_path / "my_cnn_syntax.py").write_text("import numpy as np\n\ndef relu_forward(x):\n"
+                                               "    return np.maximum(x, 0)\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("my_cnn_syntax")
+    check_relu_forward(module.relu_forward)           # the version loaded: right
+    (tmp_path / "my_cnn_syntax.py").write_text("import numpy as np\n\ndef relu_forward(x)\n"
+                                               "    return np.maximum(x, 0)\n", encoding="utf-8")
+    with pytest.raises(CheckFailed, match=r"relu_forward: your file does not compile \(my_cnn_syntax\.py, line 3: "
+                                          r".*`def relu_forward\(x\)`\)\. Until it does, Python keeps running"):
+        check_relu_forward(module.relu_forward)

@@ -335,6 +335,29 @@ def _guarded(learner_fn, quiet):
             sys.stdout.write(own_capture.render())
 
 
+def _unsaved_slip(fn):
+    """Why the file ``fn`` was loaded from does not compile now ("my_cnn.py, line 12: ..."), or None.
+
+    A module that no longer compiles cannot be reloaded, so Python (and autoreload) keep
+    running the version loaded before: a check would then judge old code without a word.
+    """
+    path = getattr(getattr(fn, "__code__", None), "co_filename", "")
+    if not path.endswith(".py") or os.path.abspath(path).startswith((_CHECKS_DIR,) + _LIBRARY_DIRS):
+        return None
+    try:
+        with open(path, "rb") as file:
+            source = file.read()
+        compile(source, path, "exec")
+    except OSError:         # a cell's code, or a file gone since: nothing to compare
+        return None
+    except SyntaxError as e:
+        code = (e.text or "").strip()
+        return f"{os.path.basename(path)}, line {e.lineno}: {e.msg}" + (f": `{code}`" if code else "")
+    except ValueError:      # e.g. a NUL byte in the file
+        return f"{os.path.basename(path)} is not Python source"
+    return None
+
+
 def _library_message(name, case):
     on = f" (here {case})" if case else ""
     return (f"your function called {name}: write it yourself with NumPy. While a check runs your "
@@ -372,6 +395,11 @@ def call(exercise, fn, *args, case="", quiet=False, learner=None, broadcast_hint
     name = library_name(fn) if learner is None else None
     if name is not None:
         fail(exercise, f"you passed {name} itself: write your own function with NumPy and pass that")
+    slip = _unsaved_slip(learner if learner is not None else fn)
+    if slip is not None:
+        fail(exercise, f"your file does not compile ({slip}). Until it does, Python keeps running the version "
+                       "of your function it loaded before, so this check would judge old code: fix that line, "
+                       "save the file and run the check again")
     lockout = None
     try:
         with _guarded(learner if learner is not None else fn, quiet) as lockout:
