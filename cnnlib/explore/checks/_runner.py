@@ -345,10 +345,19 @@ def _unsaved_slip(fn):
     if not path.endswith(".py") or os.path.abspath(path).startswith((_CHECKS_DIR,) + _LIBRARY_DIRS):
         return None
     try:
-        with open(path, "rb") as file:
-            source = file.read()
-        compile(source, path, "exec")
+        stat = os.stat(path)
     except OSError:         # a cell's code, or a file gone since: nothing to compare
+        return None
+    return _compile_slip(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _compile_slip(path, mtime_ns, size):
+    """:func:`_unsaved_slip` for one saved version of a file (a check calls it hundreds of times)."""
+    try:
+        with open(path, "rb") as file:
+            compile(file.read(), path, "exec")
+    except OSError:
         return None
     except SyntaxError as e:
         code = (e.text or "").strip()
