@@ -85,6 +85,7 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from cnnlib.explore import loops  # noqa: E402
 from cnnlib.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU  # noqa: E402
 from cnnlib.losses import SoftmaxCrossEntropy  # noqa: E402
 from cnnlib.model import Sequential, build_lenet  # noqa: E402
@@ -214,14 +215,34 @@ def copy_weights_to_torch(model, tmodel):
                 tlayer.bias.copy_(torch.from_numpy(layer.params["b"]))
 
 
+class LoopConv2d(Conv2d):
+    """Conv2d on the loop kernels of cnnlib.explore.loops (the layers themselves run only the
+    vectorised ones): the same checks, parameters and gradients, the slow arithmetic."""
+
+    def forward(self, x):
+        out, self._cache = loops.conv2d_forward_naive(self._check_input(x), self.params["w"], self.params["b"],
+                                                      stride=self.stride, padding=self.padding)
+        return out
+
+    def backward(self, dout, *, input_grad=True):
+        dx, dw, db = loops.conv2d_backward_naive(self._check_dout(dout), self._cache, input_grad=input_grad)
+        self._store_grads(w=dw, b=db)
+        return dx
+
+
+class LoopMaxPool2d(MaxPool2d):
+    """MaxPool2d on the loop kernels of cnnlib.explore.loops."""
+    KERNELS = (loops.maxpool2d_forward_naive, loops.maxpool2d_backward_naive)
+
+
 def naive_lenet(model):
     """The same net with the same weights, on the loop kernels."""
     layers = []
     for layer in model.layers:
         if isinstance(layer, Conv2d):
-            new = Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, naive=True)
+            new = LoopConv2d(layer.in_channels, layer.out_channels, layer.kernel_size)
         elif isinstance(layer, MaxPool2d):
-            new = MaxPool2d(layer.kernel_size, naive=True)
+            new = LoopMaxPool2d(layer.kernel_size)
         elif isinstance(layer, Linear):
             new = Linear(layer.in_features, layer.out_features)
         else:
@@ -293,7 +314,7 @@ def section_conv():
 
         # The naive loops on a few images, per image against the vectorised path.
         n = ARGS.naive_images
-        naive = Conv2d(C_in, C_out, 5, naive=True).astype(F32)
+        naive = LoopConv2d(C_in, C_out, 5).astype(F32)
         naive.params = conv.params
 
         def run_naive():
@@ -324,7 +345,7 @@ def section_pool():
     report("maxpool 2x2, (64, 8, 24, 24)", t["cnnlib"]["median"], t["torch"]["median"], ratio=ratio(t))
 
     n = ARGS.naive_images
-    naive = MaxPool2d(2, naive=True)
+    naive = LoopMaxPool2d(2)
 
     def run_naive():
         naive.forward(x[:n])

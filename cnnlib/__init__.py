@@ -8,8 +8,8 @@ needs come from here::
 Each module opens with its contract:
 
 =============  ==========================================================================
-``ops``        the kernels: convolution, pooling, ReLU, affine map; naive loops beside the
-               vectorised versions, forward and backward
+``ops``        the vectorised kernels: convolution, pooling, ReLU, affine map, forward and
+               backward (their loop versions: ``cnnlib.explore.loops``)
 ``layers``     Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear: parameters, gradients, cache
 ``losses``     softmax, log_softmax, SoftmaxCrossEntropy
 ``optim``      SGD (with momentum) and Adam

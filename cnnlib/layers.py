@@ -92,22 +92,20 @@ class Conv2d(Layer):
     """Cross-correlation. x: (N, C_in, H, W) -> (N, C_out, H_out, W_out).
 
     ``padding = (kernel_size - 1) // 2`` keeps the size ("same") for odd kernels at stride 1.
-    ``rng`` seeds the He-normal weights; ``naive=True`` runs the loop kernels of :mod:`cnnlib.ops`.
+    ``rng`` seeds the He-normal weights.
 
     >>> conv = Conv2d(1, 8, 3, padding=1, rng=0)
     >>> conv, conv(np.zeros((2, 1, 28, 28))).shape
     (Conv2d(1→8, k=3, stride=1, padding=1), (2, 8, 28, 28))
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, rng=None,
-                 naive=False):
+    def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, rng=None):
         super().__init__()
         self.in_channels = check_int("Conv2d: in_channels", in_channels, 1)
         self.out_channels = check_int("Conv2d: out_channels", out_channels, 1)
         self.kernel_size = k = check_int("Conv2d: kernel_size", kernel_size, 1)
         self.stride = check_int("Conv2d: stride", stride, 1)
         self.padding = check_int("Conv2d: padding", padding, 0)
-        self.naive = bool(naive)
         self.params = {"w": he_normal((out_channels, in_channels, k, k), fan_in=in_channels * k * k, rng=rng),
                        "b": np.zeros(out_channels)}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
@@ -131,29 +129,26 @@ class Conv2d(Layer):
 
     def forward(self, x):
         x = self._check_input(x)
-        op = ops.conv2d_forward_naive if self.naive else ops.conv2d_forward
-        out, self._cache = self._run(op, x, self.params["w"], self.params["b"],
+        out, self._cache = self._run(ops.conv2d_forward, x, self.params["w"], self.params["b"],
                                      stride=self.stride, padding=self.padding)
         return out
 
     def backward(self, dout, *, input_grad=True):
         dout = self._check_dout(dout)
-        op = ops.conv2d_backward_naive if self.naive else ops.conv2d_backward
-        dx, dw, db = self._run(op, dout, self._cache, input_grad=input_grad)
+        dx, dw, db = self._run(ops.conv2d_backward, dout, self._cache, input_grad=input_grad)
         self._store_grads(w=dw, b=db)
         return dx
 
 
 class _Pool2d(Layer):
-    """Max and average pooling share all but their kernels: ``KERNELS[naive]`` is (forward, backward)."""
-    KERNELS = {}
+    """Max and average pooling share all but their kernels: ``KERNELS`` is (forward, backward)."""
+    KERNELS = ()
 
-    def __init__(self, kernel_size=2, stride=None, *, naive=False):
+    def __init__(self, kernel_size=2, stride=None):
         super().__init__()
         name = type(self).__name__
         self.kernel_size = check_int(f"{name}: kernel_size", kernel_size, 1)
         self.stride = self.kernel_size if stride is None else check_int(f"{name}: stride", stride, 1)
-        self.naive = bool(naive)
 
     def __repr__(self):
         return f"{type(self).__name__}(k={self.kernel_size}, stride={self.stride})"
@@ -168,13 +163,13 @@ class _Pool2d(Layer):
 
     def forward(self, x):
         x = self._check_input(x)
-        forward, _ = self.KERNELS[self.naive]
+        forward, _ = self.KERNELS
         out, self._cache = self._run(forward, x, kernel_size=self.kernel_size, stride=self.stride)
         return out
 
     def backward(self, dout, *, input_grad=True):
         dout = self._check_dout(dout)
-        _, backward = self.KERNELS[self.naive]
+        _, backward = self.KERNELS
         return self._run(backward, dout, self._cache)
 
 
@@ -183,14 +178,12 @@ class MaxPool2d(_Pool2d):
 
     Each window's gradient goes to one winner, its first maximum in row-major order.
     """
-    KERNELS = {False: (ops.maxpool2d_forward, ops.maxpool2d_backward),
-               True: (ops.maxpool2d_forward_naive, ops.maxpool2d_backward_naive)}
+    KERNELS = (ops.maxpool2d_forward, ops.maxpool2d_backward)
 
 
 class AvgPool2d(_Pool2d):
     """Average pooling. x: (N, C, H, W) -> (N, C, H_out, W_out); stride defaults to kernel_size."""
-    KERNELS = {False: (ops.avgpool2d_forward, ops.avgpool2d_backward),
-               True: (ops.avgpool2d_forward_naive, ops.avgpool2d_backward_naive)}
+    KERNELS = (ops.avgpool2d_forward, ops.avgpool2d_backward)
 
 
 class ReLU(Layer):

@@ -5,10 +5,11 @@ The contract
 * Plain functions of NumPy arrays. A forward kernel returns ``(out, cache)``; its backward
   takes ``(dout, cache)`` and returns the gradients of the forward's inputs, in their order.
 * Images are ``(N, C, H, W)``; convolution is cross-correlation, as in every framework.
-* Convolution and pooling come twice, with one signature: ``*_naive`` loops that read like
-  the maths, and the vectorised kernels the layers run (tests assert they agree). The fast
-  convolution is the last step of lesson 2's path (loops -> im2col -> windows as a view):
-  :func:`sliding_windows` gives every window without copying, one matrix product does the rest.
+* These are the vectorised kernels the layers run. Their loop versions, which the lessons
+  start from and the tests compare them against, are in ``cnnlib.explore.loops``, with the
+  same signatures and the argument checks below. The fast convolution is the last step of
+  lesson 2's path (loops -> im2col -> windows as a view): :func:`sliding_windows` gives every
+  window without copying, one matrix product does the rest.
 * Kernels never write into their inputs or ``dout``, and compute in the input's floating
   dtype (float64 in, float64 out). Each checks its arguments once, before any arithmetic
   (the layers put their name in front of the message); :func:`check_int` is the library's
@@ -18,9 +19,8 @@ import numpy as np
 
 __all__ = [
     "check_int", "conv_output_size", "pad2d", "im2col", "sliding_windows",
-    "conv2d_forward_naive", "conv2d_backward_naive", "conv2d_forward", "conv2d_backward",
-    "maxpool2d_forward_naive", "maxpool2d_backward_naive", "maxpool2d_forward", "maxpool2d_backward",
-    "avgpool2d_forward_naive", "avgpool2d_backward_naive", "avgpool2d_forward", "avgpool2d_backward",
+    "conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+    "avgpool2d_forward", "avgpool2d_backward",
     "relu_forward", "relu_backward", "linear_forward", "linear_backward",
 ]
 
@@ -123,61 +123,6 @@ def _check_dout(dout, expected_shape):
 
 # ----------------------------------------------------------------------------- convolution
 
-def conv2d_forward_naive(x, w, b, *, stride=1, padding=0):
-    """Convolution (cross-correlation) with explicit loops: slow, but reads like the maths.
-
-    x: (N, C_in, H, W), w: (C_out, C_in, KH, KW), b: (C_out,) -> out: (N, C_out, H_out, W_out)
-    and the cache for :func:`conv2d_backward_naive`.
-
-    .. math:: \\text{out}[n, o, i, j] = b[o] + \\sum_{c, p, q}
-              x_{pad}[n, c, i s + p, j s + q] \\; w[o, c, p, q]
-
-    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
-    >>> w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])   # top-left minus bottom-right
-    >>> conv2d_forward_naive(x, w, np.zeros(1))[0][0, 0]
-    array([[-4., -4.],
-           [-4., -4.]])
-    """
-    dtype = _float_dtype(x)
-    H_out, W_out = _check_conv_args(x, w, b, stride, padding)
-    N, C_out, KH, KW = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
-    xp = pad2d(x, padding)
-    out = np.zeros((N, C_out, H_out, W_out), dtype=dtype)
-    for n in range(N):
-        for o in range(C_out):
-            for i in range(H_out):
-                for j in range(W_out):
-                    window = xp[n, :, i * stride:i * stride + KH, j * stride:j * stride + KW]
-                    out[n, o, i, j] = np.sum(window * w[o]) + b[o]
-    return out, (x, w, b, stride, padding)
-
-
-def conv2d_backward_naive(dout, cache, *, input_grad=True):
-    """Gradients of :func:`conv2d_forward_naive`, with the same loops.
-
-    Output ``(n, o, i, j)`` used one window of ``x`` and the whole kernel ``w[o]``, so it sends
-    ``dout[n, o, i, j] * w[o]`` back to that window and ``dout[n, o, i, j] * window`` to ``dw[o]``.
-    Returns ``dx`` (None when ``input_grad`` is False), ``dw`` and ``db``, shaped like ``x``, ``w``, ``b``.
-    """
-    x, w, b, stride, padding = cache
-    N, C_out, H_out, W_out = dout.shape
-    _check_dout(dout, (x.shape[0], w.shape[0], H_out, W_out))
-    KH, KW = w.shape[2:]
-    xp = pad2d(x, padding)
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(w, dtype=x.dtype)
-    db = dout.sum(axis=(0, 2, 3))
-    for n in range(N):
-        for o in range(C_out):
-            for i in range(H_out):
-                for j in range(W_out):
-                    rows = slice(i * stride, i * stride + KH)
-                    cols = slice(j * stride, j * stride + KW)
-                    dw[o] += dout[n, o, i, j] * xp[n, :, rows, cols]
-                    dxp[n, :, rows, cols] += dout[n, o, i, j] * w[o]
-    return (_unpad2d(dxp, padding) if input_grad else None), dw, db
-
-
 def im2col(x, KH, KW, *, stride=1, padding=0):
     """Every ``KH x KW`` window of ``x`` (N, C, H, W) as a column: lesson 2's middle step.
 
@@ -238,7 +183,7 @@ def sliding_windows(x, KH, KW, *, stride=1, padding=0):
 def conv2d_forward(x, w, b, *, stride=1, padding=0):
     """Vectorised convolution: every window as a view, then one matrix product.
 
-    Same signature and result as :func:`conv2d_forward_naive`; lesson 2's last step.
+    Same signature and result as the loop version ``conv2d_forward_naive``; lesson 2's last step.
     :func:`sliding_windows` gives the windows as a view; one reshape copies them into im2col's
     matrix ``cols`` (the only copy of the input), all images' columns side by side; and
     ``w.reshape(C_out, -1) @ cols`` multiplies every kernel with every window of the batch:
@@ -320,53 +265,17 @@ def _conv2d_input_grad(dout, w, x_shape, stride, padding):
 
 # ----------------------------------------------------------------------------- pooling
 
-def maxpool2d_forward_naive(x, *, kernel_size=2, stride=None):
-    """Max pooling with explicit loops. x: (N, C, H, W) -> out: (N, C, H_out, W_out).
-
-    ``stride`` defaults to ``kernel_size`` (windows that touch but do not overlap). The cache
-    holds each window's winner, the flat index of its first maximum in row-major order: only
-    that input receives the window's gradient, even when several tie (as a ReLU's zeros do).
-    """
-    stride, H_out, W_out = _check_pool_args(x, kernel_size, stride)
-    N, C = x.shape[:2]
-    out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
-    winner = np.zeros((N, C, H_out, W_out), dtype=np.int64)
-    for n in range(N):
-        for c in range(C):
-            for i in range(H_out):
-                for j in range(W_out):
-                    window = x[n, c, i * stride:i * stride + kernel_size, j * stride:j * stride + kernel_size]
-                    winner[n, c, i, j] = np.argmax(window)             # first maximum wins ties
-                    out[n, c, i, j] = window.flat[winner[n, c, i, j]]
-    return out, (x.shape, winner, kernel_size, stride)
-
-
-def maxpool2d_backward_naive(dout, cache):
-    """Gradient of max pooling: each window's ``dout`` goes to its winner alone."""
-    x_shape, winner, k, stride = cache
-    _check_dout(dout, winner.shape)
-    dx = np.zeros(x_shape, dtype=dout.dtype)
-    N, C, H_out, W_out = dout.shape
-    for n in range(N):
-        for c in range(C):
-            for i in range(H_out):
-                for j in range(W_out):
-                    p, q = divmod(int(winner[n, c, i, j]), k)
-                    dx[n, c, i * stride + p, j * stride + q] += dout[n, c, i, j]
-    return dx
-
-
 def _pool_view(x, p, q, stride, H_out, W_out):
     """The inputs at offset (p, q) of every pooling window: shape (N, C, H_out, W_out)."""
     return x[:, :, p:p + stride * H_out:stride, q:q + stride * W_out:stride]
 
 
 def maxpool2d_forward(x, *, kernel_size=2, stride=None):
-    """Vectorised max pooling; same signature, result and winners as the naive version.
+    """Vectorised max pooling; same signature, result and winners as the loop version.
 
     We walk a window's ``k*k`` offsets, not its positions: each offset is one strided view of
     the batch, copied once into a contiguous stack whose maximum is the output. The winner is
-    the first offset holding the maximum (the naive tie rule): offset ``t`` scores ``k*k - t``
+    the first offset holding the maximum (the loops' tie rule): offset ``t`` scores ``k*k - t``
     where it holds it and 0 elsewhere, so ``winner = k*k - best score``. Masked assignment,
     ``np.where`` and ``argmax`` along the stack are all several times slower here.
     """
@@ -401,34 +310,6 @@ def maxpool2d_backward(dout, cache):
             view[...] = routed[t]
         else:
             view += routed[t]
-    return dx
-
-
-def avgpool2d_forward_naive(x, *, kernel_size=2, stride=None):
-    """Average pooling with explicit loops (for comparison with max pooling)."""
-    stride, H_out, W_out = _check_pool_args(x, kernel_size, stride)
-    N, C = x.shape[:2]
-    out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
-    for n in range(N):
-        for c in range(C):
-            for i in range(H_out):
-                for j in range(W_out):
-                    out[n, c, i, j] = x[n, c, i * stride:i * stride + kernel_size,
-                                        j * stride:j * stride + kernel_size].mean()
-    return out, (x.shape, out.shape, kernel_size, stride)
-
-
-def avgpool2d_backward_naive(dout, cache):
-    """Gradient of average pooling: each window's ``dout`` is shared equally by its inputs."""
-    x_shape, out_shape, k, stride = cache
-    _check_dout(dout, out_shape)
-    dx = np.zeros(x_shape, dtype=dout.dtype)
-    N, C, H_out, W_out = dout.shape
-    for n in range(N):
-        for c in range(C):
-            for i in range(H_out):
-                for j in range(W_out):
-                    dx[n, c, i * stride:i * stride + k, j * stride:j * stride + k] += dout[n, c, i, j] / (k * k)
     return dx
 
 

@@ -106,6 +106,22 @@ def test_maxpool_names_a_wrong_value():
     fails_with(check_maxpool, wrong_corner, "wrong at index (1, 1)", "x 4x4")
 
 
+def test_an_answer_that_calls_the_loop_versions_is_named_and_fails():
+    # The loops the lessons show moved out of cnnlib.ops into cnnlib.explore.loops; the
+    # lockout still switches them off, and names them (not the argument check they call first).
+    from cnnlib.explore import loops
+
+    def conv_via_loops(image, kernel):
+        return loops.conv2d_forward_naive(image[None, None], kernel[None, None], np.zeros(1))[0][0, 0]
+
+    def pool_via_loops(x, kernel_size, stride):
+        return loops.maxpool2d_forward_naive(x[None, None], kernel_size=kernel_size, stride=stride)[0][0, 0]
+    fails_with(check_conv2d_single, conv_via_loops,
+               "your function called cnnlib.explore.loops.conv2d_forward_naive: write it yourself with NumPy")
+    fails_with(check_maxpool, pool_via_loops,
+               "your function called cnnlib.explore.loops.maxpool2d_forward_naive: write it yourself with NumPy")
+
+
 def test_checks_reject_non_functions():
     for check in (check_conv2d_single, check_maxpool):
         fails_with(check, 42, "expected a function")

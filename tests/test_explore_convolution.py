@@ -7,15 +7,15 @@ import pytest
 from explorer_helpers import (CONTROL_ROW_PX, TITLE_PX, assert_fits_the_screen, assert_like_a_plain_drawing,
                               assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture, drawn)
 
-from cnnlib import ops
+from cnnlib.explore import loops
 from cnnlib.explore.convolution import (KERNEL_PRESETS, ConvGeometryExplorer, ConvGeometryPicture, ConvolutionPicture,
                                         FilterExplorer, SlidingWindowPicture, SlidingWindowStepper, plot_conv_geometry,
                                         plot_convolution, plot_sliding_window)
 
 
 def reference_conv(image, kernel, stride=1, padding=0):
-    out, _ = ops.conv2d_forward_naive(image[None, None].astype(float), np.asarray(kernel, float)[None, None],
-                                      np.zeros(1), stride=stride, padding=padding)
+    out, _ = loops.conv2d_forward_naive(image[None, None].astype(float), np.asarray(kernel, float)[None, None],
+                                        np.zeros(1), stride=stride, padding=padding)
     return out[0, 0]
 
 

@@ -3,7 +3,7 @@ the gradient-check explorer and the backward stepper.
 
 Each explorer is built from small data, its controls are changed as a learner would, and we
 check the hidden draw marker, that a new PNG was drawn, and the numbers the picture shows
-against cnnlib's own functions computed here independently (naive ops, numerical_gradient).
+against cnnlib's own functions computed here independently (the loop versions, numerical_gradient).
 """
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from explorer_helpers import (CONTROL_ROW_PX, TITLE_PX, assert_drawn, assert_fit
                               assert_same_picture, assert_same_pixels)
 
 from cnnlib import ops
+from cnnlib.explore import loops
 from cnnlib.explore.gradients import (BackwardStepper, BackwardStepPicture, EpsSweepPicture, GradCheckExplorer,
                                       ValueGridPicture, plot_backward_step, plot_eps_sweep, plot_value_grid)
 from cnnlib.explore.images import DIGIT_CMAP, SIGNED_CMAP
@@ -288,8 +289,8 @@ def test_backward_stepper_conv_total_is_cnnlibs_dx(close_after):
     stepper = BackwardStepper(X, dout, kernel=KERNEL)
     close_after(stepper)
     stepper.step_slider.value = stepper.step_slider.max
-    out, cache = ops.conv2d_forward_naive(X[None, None], KERNEL[None, None], np.zeros(1))
-    dx, _, _ = ops.conv2d_backward_naive(dout[None, None], cache)
+    out, cache = loops.conv2d_forward_naive(X[None, None], KERNEL[None, None], np.zeros(1))
+    dx, _, _ = loops.conv2d_backward_naive(dout[None, None], cache)
     np.testing.assert_allclose(stepper.total, dx[0, 0])
     np.testing.assert_allclose(stepper.dx, dx[0, 0])
 
@@ -325,8 +326,8 @@ def test_backward_stepper_maxpool_total_is_cnnlibs_dx(close_after):
     stepper = BackwardStepper(X, dout, pool_size=2)
     close_after(stepper)
     stepper.step_slider.value = 8
-    _, cache = ops.maxpool2d_forward_naive(X[None, None])
-    dx = ops.maxpool2d_backward_naive(dout[None, None], cache)[0, 0]
+    _, cache = loops.maxpool2d_forward_naive(X[None, None])
+    dx = loops.maxpool2d_backward_naive(dout[None, None], cache)[0, 0]
     np.testing.assert_array_equal(stepper.total, dx)
     assert np.count_nonzero(stepper.total) == 9            # one winner per window, ties or not
 

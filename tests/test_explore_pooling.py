@@ -8,7 +8,7 @@ from explorer_helpers import (CONTROL_ROW_PX, TITLE_PX, assert_fits_the_screen, 
                               assert_no_test_marker_visible, assert_redrawn_in_place, assert_same_picture, decoded,
                               drawn)
 
-from cnnlib import ops
+from cnnlib.explore import loops
 from cnnlib.explore.pooling import PoolingExplorer, PoolingPicture, plot_pooling, pool_map
 
 
@@ -24,7 +24,7 @@ def test_pooling_explorer_max_marks_the_winners(rng, close_after):
     ex = PoolingExplorer(x)
     close_after(ex)
     drawn(ex)
-    expected, _ = ops.maxpool2d_forward_naive(x[None, None], kernel_size=2, stride=2)
+    expected, _ = loops.maxpool2d_forward_naive(x[None, None], kernel_size=2, stride=2)
     np.testing.assert_allclose(ex.output, expected[0, 0])
     assert ex.winners.shape == (3, 4, 2)
     rows, cols = ex.winners[..., 0], ex.winners[..., 1]
@@ -52,13 +52,13 @@ def test_pooling_explorer_controls_change_the_output(rng, close_after):
     before = ex.png
     ex.mode.value = "average"
     assert ex.png != before and ex.winners is None
-    np.testing.assert_allclose(ex.output, ops.avgpool2d_forward_naive(x[None, None])[0][0, 0])
+    np.testing.assert_allclose(ex.output, loops.avgpool2d_forward_naive(x[None, None])[0][0, 0])
     ex.mode.value = "max"
     ex.kernel_size.value = 3
     ex.stride.value = 2                               # overlapping windows: 7x5 -> 3x2
     assert ex.output.shape == (3, 2)
-    np.testing.assert_allclose(ex.output, ops.maxpool2d_forward_naive(x[None, None], kernel_size=3,
-                                                                      stride=2)[0][0, 0])
+    np.testing.assert_allclose(ex.output, loops.maxpool2d_forward_naive(x[None, None], kernel_size=3,
+                                                                        stride=2)[0][0, 0])
     assert ex.marker.value == "drawn #4" and ex.status.value == ""
 
 
@@ -66,10 +66,10 @@ def test_pool_map_agrees_with_the_naive_loops(rng):
     x = rng.normal(size=(9, 7))
     for k, s in ((2, 2), (3, 1), (3, 2), (1, 1)):
         out, winners = pool_map(x, k, s)
-        np.testing.assert_allclose(out, ops.maxpool2d_forward_naive(x[None, None], kernel_size=k, stride=s)[0][0, 0])
+        np.testing.assert_allclose(out, loops.maxpool2d_forward_naive(x[None, None], kernel_size=k, stride=s)[0][0, 0])
         np.testing.assert_allclose(x[winners[..., 0], winners[..., 1]], out)
         out, winners = pool_map(x, k, s, mode="average")
-        np.testing.assert_allclose(out, ops.avgpool2d_forward_naive(x[None, None], kernel_size=k, stride=s)[0][0, 0])
+        np.testing.assert_allclose(out, loops.avgpool2d_forward_naive(x[None, None], kernel_size=k, stride=s)[0][0, 0])
         assert winners is None
 
 

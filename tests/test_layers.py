@@ -13,12 +13,11 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: f"k{c['k']}-s{c['stride']}-p{c['padding']}")
-def test_conv2d_gradients(case, naive, rng):
-    layer = Conv2d(3, 4, case["k"], stride=case["stride"], padding=case["padding"], rng=rng, naive=naive)
+def test_conv2d_gradients(case, rng):
+    layer = Conv2d(3, 4, case["k"], stride=case["stride"], padding=case["padding"], rng=rng)
     layer.params["b"] = rng.standard_normal(4)          # non-zero, asymmetric values everywhere
-    x = rng.standard_normal((1 if naive else 2, 3, 7, 9))   # the loops are slow: one image for them
+    x = rng.standard_normal((2, 3, 7, 9))
     errors = check_layer(layer, x, rng=1)
     assert set(errors) == {"x", "w", "b"}
     for name, err in errors.items():
@@ -26,10 +25,9 @@ def test_conv2d_gradients(case, naive, rng):
 
 
 @pytest.mark.parametrize("layer_cls", [MaxPool2d, AvgPool2d])
-@pytest.mark.parametrize("naive", [False, True], ids=["fast", "naive"])
 @pytest.mark.parametrize("k, stride", [(2, None), (3, 2), (2, 1), (3, 3)])
-def test_pooling_gradients(layer_cls, naive, k, stride, rng):
-    layer = layer_cls(k, stride, naive=naive)
+def test_pooling_gradients(layer_cls, k, stride, rng):
+    layer = layer_cls(k, stride)
     x = rng.standard_normal((2, 3, 7, 9))               # odd sizes: last rows/columns may be dropped
     errors = check_layer(layer, x, rng=1)
     assert errors["x"] < TOLERANCE, f"{layer!r}: relative error {errors['x']:.2e}"

@@ -1,9 +1,11 @@
-"""cnnlib.ops: hand-computed cases, naive == vectorised, and no mutation of inputs."""
+"""cnnlib.ops: hand-computed cases, the loop versions (cnnlib.explore.loops) == vectorised, and no
+mutation of inputs."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from cnnlib import ops
+from cnnlib.explore import loops
 
 # ----------------------------------------------------------------------------- geometry
 
@@ -44,7 +46,7 @@ def test_conv_forward_literal_case_non_square_stride_and_padding():
     #  0  0  0  0  0  0          (2,2): [[6,7],[10,11]] -> 6+14+30+44  = 94
     #                            (2,4): [[8,0],[12,0]] -> 8 + 36       = 44
     expected = np.array([[[[4.5, 18.5, 12.5], [46.5, 94.5, 44.5]]]])
-    for forward in (ops.conv2d_forward_naive, ops.conv2d_forward):
+    for forward in (loops.conv2d_forward_naive, ops.conv2d_forward):
         out, _ = forward(x, w, b, stride=2, padding=1)
         np.testing.assert_allclose(out, expected)
 
@@ -54,7 +56,7 @@ def test_conv_backward_literal_case():
     x = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
     w = np.array([[[[3.0]]]])
     dout = np.array([[[[1.0, -1.0], [2.0, 0.5]]]])
-    for forward, backward in ((ops.conv2d_forward_naive, ops.conv2d_backward_naive),
+    for forward, backward in ((loops.conv2d_forward_naive, loops.conv2d_backward_naive),
                               (ops.conv2d_forward, ops.conv2d_backward)):
         _, cache = forward(x, w, np.array([1.0]))
         dx, dw, db = backward(dout, cache)
@@ -75,7 +77,7 @@ def test_maxpool_literal_case_with_ties_routes_gradient_to_first_winner():
     expected_dx[0, 0, 0, 2] = 20.0    # four tied zeros: the first in row-major order wins
     expected_dx[0, 0, 2, 0] = 30.0    # three tied sevens: the first wins
     expected_dx[0, 0, 2, 2] = 40.0    # -1 appears twice: the first wins
-    for forward, backward in ((ops.maxpool2d_forward_naive, ops.maxpool2d_backward_naive),
+    for forward, backward in ((loops.maxpool2d_forward_naive, loops.maxpool2d_backward_naive),
                               (ops.maxpool2d_forward, ops.maxpool2d_backward)):
         out, cache = forward(x, kernel_size=2)
         np.testing.assert_array_equal(out, expected_out)
@@ -87,7 +89,7 @@ def test_avgpool_literal_case():
     expected = np.array([[[[2.5, 4.5], [10.5, 12.5]]]])
     dout = np.array([[[[4.0, 8.0], [-4.0, 0.0]]]])
     expected_dx = np.kron(dout[0, 0] / 4, np.ones((2, 2)))[None, None]
-    for forward, backward in ((ops.avgpool2d_forward_naive, ops.avgpool2d_backward_naive),
+    for forward, backward in ((loops.avgpool2d_forward_naive, loops.avgpool2d_backward_naive),
                               (ops.avgpool2d_forward, ops.avgpool2d_backward)):
         out, cache = forward(x, kernel_size=2)
         np.testing.assert_allclose(out, expected)
@@ -163,11 +165,11 @@ def test_conv_naive_equals_fast(case):
     x = rng.standard_normal((N, C_in, H, W))
     w = rng.standard_normal((C_out, C_in, KH, KW))
     b = rng.standard_normal(C_out)
-    out_naive, cache_naive = ops.conv2d_forward_naive(x, w, b, stride=stride, padding=padding)
+    out_naive, cache_naive = loops.conv2d_forward_naive(x, w, b, stride=stride, padding=padding)
     out_fast, cache_fast = ops.conv2d_forward(x, w, b, stride=stride, padding=padding)
     np.testing.assert_allclose(out_fast, out_naive, rtol=1e-10, atol=1e-12)
     dout = rng.standard_normal(out_naive.shape)
-    fast, naive = ops.conv2d_backward(dout, cache_fast), ops.conv2d_backward_naive(dout, cache_naive)
+    fast, naive = ops.conv2d_backward(dout, cache_fast), loops.conv2d_backward_naive(dout, cache_naive)
     for name, got, expected in zip(("dx", "dw", "db"), fast, naive):
         assert got.shape == expected.shape, name
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, err_msg=name)
@@ -186,8 +188,10 @@ def test_pooling_naive_equals_fast_with_ties(case):
     rng = np.random.default_rng(seed)
     # Small integers make ties common, as the zeros after a ReLU are in real nets.
     x = rng.integers(-2, 3, (N, C, H, W)).astype(float) if integer_values else rng.standard_normal((N, C, H, W))
-    pairs = ((ops.maxpool2d_forward_naive, ops.maxpool2d_backward_naive, ops.maxpool2d_forward, ops.maxpool2d_backward),
-             (ops.avgpool2d_forward_naive, ops.avgpool2d_backward_naive, ops.avgpool2d_forward, ops.avgpool2d_backward))
+    pairs = ((loops.maxpool2d_forward_naive, loops.maxpool2d_backward_naive,
+              ops.maxpool2d_forward, ops.maxpool2d_backward),
+             (loops.avgpool2d_forward_naive, loops.avgpool2d_backward_naive,
+              ops.avgpool2d_forward, ops.avgpool2d_backward))
     for fwd_naive, bwd_naive, fwd_fast, bwd_fast in pairs:
         out_naive, cache_naive = fwd_naive(x, kernel_size=k, stride=stride)
         out_fast, cache_fast = fwd_fast(x, kernel_size=k, stride=stride)
@@ -216,11 +220,11 @@ def _all_forward_backward_calls(rng, dtype):
     fc_w = rng.standard_normal((6, 3)).astype(dtype)
     fc_b = rng.standard_normal(3).astype(dtype)
     return [
-        ("conv naive", lambda: ops.conv2d_forward_naive(x, w, b, stride=2, padding=1), ops.conv2d_backward_naive),
+        ("conv naive", lambda: loops.conv2d_forward_naive(x, w, b, stride=2, padding=1), loops.conv2d_backward_naive),
         ("conv fast", lambda: ops.conv2d_forward(x, w, b, stride=2, padding=1), ops.conv2d_backward),
-        ("maxpool naive", lambda: ops.maxpool2d_forward_naive(x), ops.maxpool2d_backward_naive),
+        ("maxpool naive", lambda: loops.maxpool2d_forward_naive(x), loops.maxpool2d_backward_naive),
         ("maxpool fast", lambda: ops.maxpool2d_forward(x), ops.maxpool2d_backward),
-        ("avgpool naive", lambda: ops.avgpool2d_forward_naive(x, kernel_size=3, stride=2), ops.avgpool2d_backward_naive),
+        ("avgpool naive", lambda: loops.avgpool2d_forward_naive(x, kernel_size=3, stride=2), loops.avgpool2d_backward_naive),
         ("avgpool fast", lambda: ops.avgpool2d_forward(x, kernel_size=3, stride=2), ops.avgpool2d_backward),
         ("relu", lambda: ops.relu_forward(x), ops.relu_backward),
         ("linear", lambda: ops.linear_forward(fc_x, fc_w, fc_b), ops.linear_backward),
@@ -246,7 +250,7 @@ def test_kernels_never_modify_inputs_or_dout_and_keep_dtype(dtype):
 
 
 @pytest.mark.parametrize("forward, backward", [(ops.conv2d_forward, ops.conv2d_backward),
-                                               (ops.conv2d_forward_naive, ops.conv2d_backward_naive)],
+                                               (loops.conv2d_forward_naive, loops.conv2d_backward_naive)],
                          ids=["fast", "naive"])
 def test_conv_backward_can_skip_the_input_gradient(forward, backward, rng):
     x = rng.standard_normal((2, 1, 6, 6))
@@ -278,10 +282,33 @@ def test_ops_reject_bad_shapes_clearly(call, message):
         call()
 
 
-def test_backward_rejects_dout_of_the_wrong_shape(rng):
-    out, cache = ops.conv2d_forward(rng.standard_normal((1, 1, 5, 5)), rng.standard_normal((2, 1, 3, 3)), np.zeros(2))
-    with pytest.raises(ValueError, match="dout has shape"):
-        ops.conv2d_backward(np.zeros((1, 2, 3, 4)), cache)
-    out, cache = ops.maxpool2d_forward(rng.standard_normal((1, 1, 4, 4)))
-    with pytest.raises(ValueError, match="dout has shape"):
-        ops.maxpool2d_backward(np.zeros((1, 1, 2, 3)), cache)
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("conv2d_forward", (np.zeros((1, 2, 5, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3)), {}),
+    ("conv2d_forward", (np.zeros((1, 1, 2, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3)), {"padding": 0}),
+    ("conv2d_forward", (np.zeros((1, 1, 5, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3)), {"stride": 0}),
+    ("conv2d_forward", (np.zeros((1, 1, 5, 5), dtype=np.uint8), np.zeros((3, 1, 3, 3)), np.zeros(3)), {}),
+    ("maxpool2d_forward", (np.zeros((1, 1, 1, 5)),), {}),
+    ("maxpool2d_forward", (np.zeros((1, 1, 4, 4)),), {"kernel_size": 2.0}),
+    ("avgpool2d_forward", (np.zeros((1, 4, 4)),), {}),
+    ("avgpool2d_forward", (np.zeros((1, 1, 4, 4)),), {"stride": -1}),
+])
+def test_loop_versions_refuse_what_the_vectorised_kernels_refuse_in_the_same_words(name, args, kwargs):
+    # The loops share cnnlib.ops' argument checks: the same rules, in the same words.
+    with pytest.raises(ValueError) as fast:
+        getattr(ops, name)(*args, **kwargs)
+    with pytest.raises(ValueError) as loop:
+        getattr(loops, f"{name}_naive")(*args, **kwargs)
+    assert str(loop.value) == str(fast.value)
+
+
+@pytest.mark.parametrize("kernels", [ops, loops], ids=["fast", "loops"])
+def test_backward_rejects_dout_of_the_wrong_shape(kernels, rng):
+    suffix = "_naive" if kernels is loops else ""
+    conv_forward, conv_backward = (getattr(kernels, f"conv2d_{step}{suffix}") for step in ("forward", "backward"))
+    out, cache = conv_forward(rng.standard_normal((1, 1, 5, 5)), rng.standard_normal((2, 1, 3, 3)), np.zeros(2))
+    with pytest.raises(ValueError, match=r"dout has shape \(1, 2, 3, 4\), but the forward output had shape"):
+        conv_backward(np.zeros((1, 2, 3, 4)), cache)
+    pool_forward, pool_backward = (getattr(kernels, f"maxpool2d_{step}{suffix}") for step in ("forward", "backward"))
+    out, cache = pool_forward(rng.standard_normal((1, 1, 4, 4)))
+    with pytest.raises(ValueError, match=r"dout has shape \(1, 1, 2, 3\), but the forward output had shape"):
+        pool_backward(np.zeros((1, 1, 2, 3)), cache)

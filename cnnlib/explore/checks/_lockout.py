@@ -1,7 +1,8 @@
 """The library lockout: while a check runs the learner's function, cnnlib's core does not answer.
 
-May import: the standard library and the cnnlib core modules it locks. Nothing from the
-rest of :mod:`cnnlib.explore` (the checks must run in a bare kernel and under a grader).
+May import: the standard library and the cnnlib modules it locks (the core's, and
+:mod:`cnnlib.explore.loops`, NumPy only). Nothing else from :mod:`cnnlib.explore` (the checks
+must run in a bare kernel and under a grader).
 
 The contract
 ------------
@@ -32,9 +33,10 @@ __all__ = ["LOCKED_MODULES", "LibraryCall", "Lockout", "library_name"]
 
 # The core the exercises rebuild: ops (conv, pooling, ReLU, linear), layers, losses
 # (softmax, cross-entropy), optim (SGD, Adam), model (parameter counts) and train
-# (minibatches). cnnlib.init, cnnlib.gradcheck and cnnlib.data stay usable.
+# (minibatches), and the loop versions of conv and pooling (cnnlib.explore.loops).
+# cnnlib.init, cnnlib.gradcheck and cnnlib.data stay usable.
 LOCKED_MODULES = ("cnnlib.ops", "cnnlib.layers", "cnnlib.losses", "cnnlib.optim", "cnnlib.model",
-                  "cnnlib.train")
+                  "cnnlib.train", "cnnlib.explore.loops")
 
 # Dunder methods that do the work (building an object, calling a layer); the rest
 # (__repr__, __eq__, ...) stay, so printing a layer is not reported as a library call.
