@@ -1,14 +1,15 @@
 """The check on the learner's whole network (lesson 6): every layer of my_cnn.py gradient-checked, then the net.
 
-May import: NumPy, the cnnlib core (the reference net, the gradient check, the learner's
-net) and the checks' own ``_runner``.
+May import: NumPy, the cnnlib core (the reference net, the gradient check), the learner's
+layers from :mod:`cnnlib.explore.learner` and the checks' own ``_runner`` and ``_compare``.
 
 The contract
 ------------
 :func:`check_my_net` builds cnnlib's LeNet (``build_lenet(rng=0)``, float64) with every
-layer computed by the learner's module (:func:`cnnlib.learner.learner_net`). Each call of
-a learner function runs under :func:`._runner.call` (time limit, cnnlib's core locked out),
-while cnnlib's own code around it (Sequential, the gradient check) runs as usual. It then
+layer computed by the learner's module (:class:`cnnlib.explore.learner.LearnerLayer`, as
+:func:`~cnnlib.explore.learner.learner_net` builds them). Each call of a learner function
+runs under :func:`._runner.call` (time limit, cnnlib's core locked out), while cnnlib's own
+code around it (Sequential, the gradient check) runs as usual. It then
 
 1. compares each layer's forward output with cnnlib's own layer (the forward pass named);
 2. gradient-checks each layer on its own, on a random input of the shape that layer sees
