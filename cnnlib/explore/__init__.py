@@ -17,6 +17,8 @@ One module per topic, not per lesson:
 ``analysis``     what a trained net does: confusion, feature maps, filters, saliency
 ``preprocess``   a drawn digit made to look like MNIST (crop, scale, centre of mass)
 ``drawing``      draw a digit with the mouse and see the net's answer (DrawDigit)
+``loops``        the loop versions of convolution and pooling the lessons explain and the tests
+                 compare cnnlib.ops against (conv2d_forward_naive, ...; slow on purpose, NumPy only)
 ``learner``      the learner's my_cnn.py run inside Sequential and Trainer (learner_net, ...)
 ``checks``       the exercises' checks (a subpackage, one module per topic)
 ===============  ==========================================================================
