@@ -19,7 +19,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # What `./run setup` reads: a temp copy of these is a project of its own for these tests.
-FRONT_DOOR_FILES = ("run", "requirements.txt", "requirements-dev.txt", "pyproject.toml")
+FRONT_DOOR_FILES = ("run", "run.py", "requirements.txt", "requirements-dev.txt", "pyproject.toml")
 
 
 def _free_port():
