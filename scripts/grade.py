@@ -263,8 +263,8 @@ def _look_alike(folder, name):
 def _probe_import(folder, limit):
     """Import the student's my_cnn.py alone in a fresh Python, within ``limit`` s.
 
-    Returns ``(hang, error)``: the reason the import hangs (the lessons that use it are then
-    not run), or the error it raises, such as "SyntaxError: ... (line 63)" (the lessons still
+    Returns ``(hang, error)``: the reason the import hangs (the lessons then run with a
+    my_cnn.py that raises ImportError at once, so only the module's items fail), or the error it raises, such as "SyntaxError: ... (line 63)" (the lessons still
     run, and their rows say why the module's items fail); ``(None, None)`` when it imports.
     """
     process = subprocess.Popen([sys.executable, "-c", "import my_cnn"], cwd=folder,
@@ -276,7 +276,7 @@ def _probe_import(folder, limit):
         _kill_group(process)
         process.communicate()
         return (f"{STUDENT_MODULE} did not finish importing within {limit} s (look for a loop at its top level), "
-                "so the lessons that use it were not run"), None
+                "so its items were not run"), None
     if process.returncode != 0:
         lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
         where = next((line for line in reversed(lines) if line.startswith('File "') and STUDENT_MODULE in line), "")
@@ -390,11 +390,10 @@ class Grader:
         else:
             hang, module_note = _probe_import(self._submission(student), IMPORT_TIME_LIMIT)
             review_note = _suspicious(folder / STUDENT_MODULE)
-            if hang:
-                for lesson in self.items:
-                    text = (self.course / "source" / ASSIGNMENT / f"{lesson}.ipynb").read_text(encoding="utf-8")
-                    if "my_cnn" in text:
-                        blocked.setdefault(lesson, hang)
+            if hang:    # grade the notebooks' own items; the module's fail at once, not after the time limit
+                module_note = hang
+                (self._submission(student) / STUDENT_MODULE).write_text(f"raise ImportError({hang!r})\n",
+                                                                       encoding="utf-8")
         results = []
         for lesson, items in self.items.items():
             max_score = sum(points for _, points in items)
