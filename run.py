@@ -135,8 +135,9 @@ def min_python(pyproject=PYPROJECT):
     return found.group(1)
 
 
-def _quiet(argv, **kwargs):
-    """Run argv; its CompletedProcess, or None when it cannot be started at all."""
+def _try(argv, **kwargs):
+    """Run argv (its output shown, unless kwargs redirect it); its CompletedProcess, or None
+    when it cannot be started at all."""
     try:
         return subprocess.run(argv, stdin=subprocess.DEVNULL, **kwargs)
     except OSError:
@@ -147,19 +148,19 @@ def supported(python, minimum=None):
     """True when the interpreter ``python`` is at least ``minimum`` ("X.Y", default min_python())."""
     major, minor = (minimum or min_python()).split(".")
     check = f"import sys; sys.exit(sys.version_info[:2] < ({int(major)}, {int(minor)}))"
-    done = _quiet([str(python), "-c", check], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = _try([str(python), "-c", check], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return done is not None and done.returncode == 0
 
 
 def version_banner(python):
     """What ``python --version`` says ("Python 3.12.1"), for messages."""
-    done = _quiet([str(python), "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = _try([str(python), "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return done.stdout.strip() if done is not None and done.stdout.strip() else str(python)
 
 
 def short_version(python):
     """"X.Y" of ``python``, or None when it does not run."""
-    done = _quiet([str(python), "-c", 'import sys; print("%d.%d" % sys.version_info[:2])'],
+    done = _try([str(python), "-c", 'import sys; print("%d.%d" % sys.version_info[:2])'],
                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     if done is None or done.returncode != 0 or not re.fullmatch(r"\d+\.\d+", done.stdout.strip()):
         return None
@@ -224,7 +225,7 @@ def create_venv(venv, python, command):
         raise Stop(1, f"{version_banner(python)} is too old: cnnlib needs Python {min_python()} or newer",
                    f"(pyproject.toml, requires-python). Name a newer one with {name_a_python_path(command)}.")
     echo(f"Creating {venv} with {version_banner(python)} (first run only)...")
-    done = _quiet([str(python), "-m", "venv", str(venv)])
+    done = _try([str(python), "-m", "venv", str(venv)])
     if done is None or done.returncode != 0:
         if _runs(venv_program(venv, "python")):
             raise no_pip(venv, command)
@@ -262,13 +263,13 @@ def setup(venv, level, python=None, command="setup"):
     else:
         have = {"lessons": hashes["lessons"], "dev": have.get("dev", "")}
     file = LEVELS[level][0]
-    pip_version = _quiet([str(venv_python), "-m", "pip", "--version"],
+    pip_version = _try([str(venv_python), "-m", "pip", "--version"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if pip_version is None or pip_version.returncode != 0:
         raise no_pip(venv, command)
     echo(f"Installing {file} into {venv}...")
     for args in (["--upgrade", "pip"], ["-r", file]):
-        done = _quiet([str(venv_python), "-m", "pip", "install", "--quiet", *args])
+        done = _try([str(venv_python), "-m", "pip", "install", "--quiet", *args])
         if done is None or done.returncode != 0:
             raise Stop(1, f"pip could not install {file} into {venv} (see above); nothing was marked as installed.")
     Path(venv, INSTALLED).write_text(f"lessons {have['lessons']}\ndev {have['dev']}\n", encoding="utf-8")
@@ -288,10 +289,10 @@ def browser(platform=None):
     if not (as_root_args() and shutil.which("apt-get")):
         return  # the test skips and says how to install it
     echo("Installing chromium for the browser test...")
-    update = _quiet(["apt-get", "update", "-qq"])
+    update = _try(["apt-get", "update", "-qq"])
     install = None
     if update is not None and update.returncode == 0:
-        install = _quiet(["apt-get", "install", "-y", "-qq", "chromium"],
+        install = _try(["apt-get", "install", "-y", "-qq", "chromium"],
                          env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
     if install is None or install.returncode != 0:
         echo("Could not install chromium; the browser test will say so.")
@@ -301,6 +302,11 @@ def full_mnist():
     """Point CNNLIB_DATA_DIR at the full MNIST beside the project, when it is there and unset."""
     if not os.environ.get("CNNLIB_DATA_DIR") and (ROOT / SHARED_MNIST).is_dir():
         os.environ["CNNLIB_DATA_DIR"] = str(ROOT / SHARED_MNIST)
+
+
+def call(argv):
+    """Run ``argv`` to its end and return its exit status."""
+    return subprocess.run([str(arg) for arg in argv]).returncode
 
 
 def hand_over(argv):
@@ -385,12 +391,12 @@ def cmd_lessons(args):
         # used as it is, so a learner's edits survive every command.
         if not Path("my-work").exists():
             echo("Making your own copy of the lessons in my-work/ (first run only)...")
-            done = subprocess.run([str(python), "scripts/build_student_edition.py", "--out", "my-work"])
-            if done.returncode != 0:
-                return done.returncode
+            status = call([python, "scripts/build_student_edition.py", "--out", "my-work"])
+            if status != 0:
+                return status
         else:
             # Only a note: whatever it finds, my-work/ opens as it is.
-            subprocess.run([str(python), "scripts/build_student_edition.py", "--outdated", "my-work"])
+            call([python, "scripts/build_student_edition.py", "--outdated", "my-work"])
     page = f"{folder}/01_motivation.ipynb"
     if not Path(page).is_file():
         page = folder
@@ -430,7 +436,7 @@ def python_candidates(os_name=None, environ=None, which=shutil.which):
     if is_windows(os_name):
         found, py = [sys.executable], which("py")
         if py:
-            listing = _quiet([py, "-0p"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            listing = _try([py, "-0p"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             found += py_launcher_paths(listing.stdout if listing is not None else "")
         return found, "this Python and those `py -0p` lists"
     pyenv = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
@@ -483,7 +489,7 @@ def cmd_test_pythons(args):
             failed = True
             continue
         venv_python = str(venv_program(venv, "python"))
-        subprocess.run([venv_python, "-c", "import sys, numpy, matplotlib, ipywidgets\n"
+        call([venv_python, "-c", "import sys, numpy, matplotlib, ipywidgets\n"
                         "print(f'python {sys.version.split()[0]}, numpy {numpy.__version__}, "
                         "matplotlib {matplotlib.__version__}, ipywidgets {ipywidgets.__version__}')"])
         summary.append(f"{version}  setup {int(time.monotonic() - start)} s")
@@ -492,9 +498,9 @@ def cmd_test_pythons(args):
             runs.append(("nbval on the lessons", ["-q", *pytest_nbval_args(), "notebooks"]))
         for what, pytest_args in runs:
             start = time.monotonic()
-            done = subprocess.run([venv_python, "-m", "pytest", "-n", "2", "--dist", "loadfile", *pytest_args])
-            status = "passed" if done.returncode == 0 else "FAILED"
-            failed = failed or done.returncode != 0
+            passed = call([venv_python, "-m", "pytest", "-n", "2", "--dist", "loadfile", *pytest_args]) == 0
+            status = "passed" if passed else "FAILED"
+            failed = failed or not passed
             summary.append(f"{version}  {what} {status} ({int(time.monotonic() - start)} s)")
     echo("=== Summary")
     echo("\n".join(summary))
@@ -530,11 +536,11 @@ def cmd_grade(args):
                    f"{version_banner(python)}. Grade from a checkout whose {VENV} is made with a newer",
                    f"Python: {name_a_python(wanted, 'grade DIR')} there (the lessons themselves run on "
                    f"{min_python()}).")
-    has_nbgrader = _quiet([python, "-c", "import nbgrader"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    has_nbgrader = _try([python, "-c", "import nbgrader"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if has_nbgrader is None or has_nbgrader.returncode != 0:
         pin = nbgrader_pin()
         echo(f"Installing {pin} into {VENV} (first {run_command()} grade only)...")
-        done = _quiet([python, "-m", "pip", "install", "--quiet", pin])
+        done = _try([python, "-m", "pip", "install", "--quiet", pin])
         if done is None or done.returncode != 0:
             raise Stop(1, f"pip could not install {pin} (see above).")
     return hand_over([python, "scripts/grade.py", *args])
