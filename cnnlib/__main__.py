@@ -85,7 +85,7 @@ def build_parser():
                        help="the bundled 4,000/1,000-image sample (offline, default) or full MNIST 60,000/10,000")
     train.add_argument("--data-dir", metavar="DIR",
                        help="folder with the four MNIST .gz files, for --data full "
-                            "(default: $CNNLIB_DATA_DIR, else ~/.cache/cnnlib/mnist)")
+                            "(default: $CNNLIB_DATA_DIR, else the per-user cache: ~/.cache/cnnlib/mnist on Linux)")
     train.add_argument("--model", choices=tuple(MODEL_DEFAULTS), default="seed",
                        help="seed: the classic tutorial's conv+pool+linear net (default); lenet: two conv layers")
     train.add_argument("--epochs", type=_positive_int, help="passes over the training set")

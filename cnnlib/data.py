@@ -11,8 +11,8 @@ arrays of shape (N,) holding the digits 0-9. The arrays are fresh and writable.
   and test sets respectively (see ``resources/README.md``). Offline, instant,
   and checked against ``SAMPLE_SHA256`` on every load.
 - ``"full"`` reads the four standard IDX ``.gz`` files (60,000 + 10,000 images) from a
-  directory: the ``data_dir`` argument, else ``$CNNLIB_DATA_DIR``, else a per-user
-  cache (``$XDG_CACHE_HOME/cnnlib/mnist`` or ``~/.cache/cnnlib/mnist``). Missing files
+  directory: the ``data_dir`` argument, else ``$CNNLIB_DATA_DIR``, else the per-user
+  cache where each system keeps them (:func:`user_cache_dir`). Missing files
   are downloaded once by :mod:`cnnlib.download` (its contract says how: mirrors, time
   limits, size caps, no half-written files). Every file, downloaded or found, must
   match the SHA-256 of its gunzipped content in ``MNIST_FILES``: we never hand back
@@ -30,9 +30,10 @@ import difflib
 import gzip
 import hashlib
 import os
+import platform
 import zipfile
 import zlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -385,8 +386,8 @@ def mnist_dir(data_dir=None):
     Returns
     -------
     Path
-        ``data_dir``, else ``$CNNLIB_DATA_DIR``, else ``$XDG_CACHE_HOME/cnnlib/mnist``,
-        else ``~/.cache/cnnlib/mnist``. Nothing is created.
+        ``data_dir``, else ``$CNNLIB_DATA_DIR``, else ``user_cache_dir() / "mnist"``.
+        Nothing is created.
 
     Examples
     --------
@@ -402,10 +403,28 @@ def _resolve_dir(data_dir):
         return Path(data_dir).expanduser(), "given by the data_dir argument"
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV]).expanduser(), f"given by ${DATA_DIR_ENV}"
-    cache = os.environ.get("XDG_CACHE_HOME")
-    if cache and Path(cache).is_absolute():  # the XDG spec says to ignore relative paths
-        return Path(cache) / "cnnlib" / "mnist", "the default per-user cache, under $XDG_CACHE_HOME"
-    return Path.home() / ".cache" / "cnnlib" / "mnist", "the default per-user cache"
+    return user_cache_dir() / "mnist", "the default per-user cache"
+
+
+def user_cache_dir(system=None, environ=None, home=None):
+    """cnnlib's per-user cache folder, where each system keeps caches (platformdirs' rules).
+
+    Windows: ``%LOCALAPPDATA%\\cnnlib\\Cache``; macOS: ``~/Library/Caches/cnnlib``; elsewhere
+    ``$XDG_CACHE_HOME/cnnlib`` (an absolute one: the XDG spec ignores relative paths), else
+    ``~/.cache/cnnlib``. ``system`` ("Windows", "Darwin", "Linux"; default: this one),
+    ``environ`` and ``home`` are for tests. Nothing is created.
+    """
+    system = system or platform.system()
+    environ = os.environ if environ is None else environ
+    home = Path.home() if home is None else Path(home)
+    if system == "Windows":
+        local = environ.get("LOCALAPPDATA")
+        return (Path(local) if local else home / "AppData" / "Local") / "cnnlib" / "Cache"
+    if system == "Darwin":
+        return home / "Library" / "Caches" / "cnnlib"
+    cache = environ.get("XDG_CACHE_HOME")
+    absolute = cache and PurePosixPath(cache).is_absolute()     # on the systems that use XDG
+    return (Path(cache) if absolute else home / ".cache") / "cnnlib"
 
 
 def _check_not_a_file(directory, chosen_by):
@@ -460,7 +479,7 @@ def load_mnist(name="sample", data_dir=None, download=True, progress=True):
         arguments do not apply). ``"full"``: the 60,000 + 10,000 images.
     data_dir : str or Path, optional
         For ``"full"``: the folder with the four IDX ``.gz`` files. Default
-        ``$CNNLIB_DATA_DIR``, else ``~/.cache/cnnlib/mnist`` (``$XDG_CACHE_HOME`` honoured).
+        ``$CNNLIB_DATA_DIR``, else the per-user cache (:func:`mnist_dir`).
     download : bool
         For ``"full"``: download missing files (once; they are cached in ``data_dir``).
         False never touches the network.

@@ -153,7 +153,7 @@ def test_the_bundled_sample_is_a_stratified_draw_of_full_mnist():
     """Rebuilding from the full MNIST gives exactly the arrays that ship (and their hash)."""
     from cnnlib.data import SAMPLE_SHA256, arrays_sha256
     build_sample = _build_sample_module()
-    arrays = build_sample.build(load_mnist("full", download=False, progress=False))
+    arrays = build_sample.build(load_mnist("full", data_dir=full_mnist_dir(), download=False, progress=False))
     assert arrays_sha256(arrays) == SAMPLE_SHA256
     assert np.bincount(arrays["y_train"]).tolist() == [400] * 10
     assert np.bincount(arrays["y_test"]).tolist() == [100] * 10
@@ -314,6 +314,19 @@ def test_mnist_dir_resolution_order(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "env"))
     assert mnist_dir() == tmp_path / "env"
     assert mnist_dir(tmp_path / "arg") == tmp_path / "arg"
+
+
+@pytest.mark.parametrize("system, environ, expected", [
+    ("Linux", {}, "H/.cache/cnnlib"),
+    ("Linux", {"XDG_CACHE_HOME": "/x"}, "/x/cnnlib"),
+    ("Linux", {"XDG_CACHE_HOME": "relative"}, "H/.cache/cnnlib"),
+    ("Darwin", {"XDG_CACHE_HOME": "/x"}, "H/Library/Caches/cnnlib"),
+    ("Windows", {"LOCALAPPDATA": "/C/Users/ada/AppData/Local"}, "/C/Users/ada/AppData/Local/cnnlib/Cache"),
+    ("Windows", {}, "H/AppData/Local/cnnlib/Cache"),
+])
+def test_user_cache_dir_follows_each_systems_convention(system, environ, expected):
+    from cnnlib.data import user_cache_dir
+    assert user_cache_dir(system, environ, home="H").as_posix() == expected
 
 
 # ---------------------------------------------------------------------------- the downloader
