@@ -1,13 +1,18 @@
-"""The lessons in a real browser: JupyterLab + headless Chromium, driven through the UI.
+"""The lessons in a real browser: JupyterLab and Notebook 7 + headless Chromium, driven through the UI.
 
 What a learner does, we do: open the lesson in JupyterLab on a laptop's screen (a
 1366x768 window with the file browser open), clear its stored outputs, run every cell
-from the Run menu, and look at the page. For each lesson we assert:
+from the Run menu, and look at the page. Lessons 2 and 6 (the explorers' sliders, the
+confusion matrix, the canvas) are opened in Jupyter Notebook 7 as well (``jupyter
+notebook``, /notebooks/<path>, the same window, no file browser beside it), through the
+same steps and checks: the two interfaces differ only in what :data:`INTERFACES` lists.
+For each lesson we assert:
 
 * as opened, before anything runs (not trusted: a fresh server), every explorer shows
   its stored PNG picture and the restart sentence, no widget repr or "Error displaying
-  widget", and the tab is not marked modified (checked on the Python the lessons were
-  stored with: JupyterLab rewrites ``language_info``, which holds the Python version);
+  widget", and (JupyterLab: Notebook 7 has no tabs) the tab is not marked modified
+  (checked on the Python the lessons were stored with: JupyterLab rewrites
+  ``language_info``, which holds the Python version);
 * every code cell ran (a number in its prompt) and no cell shows an error or stderr text
   that the stored lesson does not show too (an error stops "Run All", so it would be the
   last thing a learner sees);
@@ -19,28 +24,32 @@ from the Run menu, and look at the page. For each lesson we assert:
   rendered width is its natural width: never shrunk or stretched), text at least
   :data:`MIN_FONT_PX` px, slider tracks at least :data:`MIN_SLIDER_TRACK` px, and no
   dropdown label cut (the widest option's text fits the closed menu);
-* every explorer with a slider answers it: we press an arrow key on the handle
-  :data:`SLIDER_MOVES` times, wait each time for the kernel's hidden ``"drawn #k+1"``
+* every explorer with a slider answers it: we move it a step :data:`SLIDER_MOVES` times
+  (JupyterLab: an arrow key on the handle; Notebook 7, whose shortcuts take the arrow
+  keys: a mouse drag of the handle), wait each time for the kernel's hidden ``"drawn #k+1"``
   marker, and sample the output area's height on every animation frame meanwhile: it must
   never drop below the smaller of its heights before and after (no collapse, no flicker);
   lesson 2 must have a filter explorer;
 * the confusion-matrix explorer (a grid of buttons): with the explorer's top, then its
   bottom, at the edge of the notebook's visible area, a click on a matrix cell redraws a
-  picture that is entirely in view;
+  new picture that is entirely in view;
 * in the training lesson, a stroke drawn with the mouse on the draw-a-digit canvas
   updates the net's prediction;
 * after Kernel > Restart Kernel, every explorer's output shows the sentence that says to
   use Run > Run All Above (a dead explorer must never look alive and silent).
 
-Screenshots of what the learner sees go to ``test-artifacts/screenshots/`` (gitignored).
+Screenshots of what the learner sees go to ``test-artifacts/screenshots/`` (gitignored),
+named after the interface's server module and the lesson (``notebook__06_full_training__top.png``).
 
 Set-up facts (see NOTEBOOK_TESTING.md): Debian ``chromium`` driven by Python playwright
-through ``executable_path`` (never a browser download); one JupyterLab server for the
-module on 127.0.0.1 with a free port, a random token and temp root/settings/workspace
-dirs; the lessons run from a temp copy, so autosave never touches notebooks/.
+through ``executable_path`` (never a browser download); one server per interface for the
+module (``python -m jupyterlab``, ``python -m notebook``) on 127.0.0.1 with a free port, a
+random token and temp root/settings/workspace dirs; the lessons run from a temp copy, so
+autosave never touches notebooks/.
 Without /usr/bin/chromium the tests skip, except under ``CI=true``, where they fail.
 ``CNNLIB_BROWSER_NOTEBOOKS=DIR`` points the test at other notebooks (to try the harness).
 """
+import dataclasses
 import json
 import os
 import pathlib
@@ -75,13 +84,43 @@ VIEWPORT = {"width": 1366, "height": 768}    # a laptop screen; the file browser
 EXPLORER_MAX_HEIGHT = 640      # px: controls + picture fit the notebook area (about 650 px) at once
 MIN_SLIDER_TRACK = 250         # px: long enough to aim with a mouse
 MIN_FONT_PX = 10
-SLIDER_MOVES = 3               # arrow-key moves per explorer while sampling the output's height
+SLIDER_MOVES = 3               # one-step moves per explorer while sampling the output's height
 MARKER = re.compile(r"^drawn #(\d+)$")
 REDRAW_FAILED = "Could not draw this"        # the start of an explorer's error line
 RESTART_SENTENCE = "Run All Above"           # what the restart note tells the learner to use
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 STDERR_MIME = "application/vnd.jupyter.stderr"
 PROGRESS_BAR = re.compile(r"\d+%\|")
+
+
+@dataclasses.dataclass(frozen=True)
+class Interface:
+    """What differs between the front ends we open the lessons in. Notebook 7 is built from
+    JupyterLab's own parts, so the notebook panel, its cells, menus (Edit > Clear Outputs of
+    All Cells, Run > Run All Cells, Kernel > Restart Kernel…) and kernel indicator are the same."""
+    title: str            # in messages
+    module: str           # `python -m MODULE` starts its server
+    url: str              # a lesson's address on the server: {base}, {notebook}, {workspace}, {token}
+    lessons: tuple        # the lessons opened in it, by number ("02": 02_*.ipynb); () means all
+    file_browser: bool    # JupyterLab's file browser stays open beside the notebook
+    tabs: bool            # the lesson opens in a tab, marked with a dot when modified (Notebook 7: no tabs)
+    slider_keys: bool     # arrow keys move a focused slider (Notebook 7: no, see INTERFACES)
+
+
+INTERFACES = {
+    "lab": Interface(
+        "JupyterLab", "jupyterlab", "{base}/lab/workspaces/{workspace}/tree/notebooks/{notebook}?token={token}",
+        lessons=(), file_browser=True, tabs=True, slider_keys=True),
+    # Notebook 7 (7.6) runs its keyboard shortcuts before the page's widgets see the key
+    # (JupyterLab lets them bubble up first): an arrow key on a focused slider moves the
+    # notebook's cursor to another cell instead (jupyter/notebook#7716, open). Its learners
+    # move sliders with the mouse, and so do we.
+    "notebook7": Interface(
+        "Notebook 7", "notebook", "{base}/notebooks/notebooks/{notebook}?token={token}",
+        lessons=("02", "06"), file_browser=False, tabs=False, slider_keys=False),
+}
+CASES = [pytest.param(lesson, key, id=f"{key}-{lesson.stem}") for key, ui in INTERFACES.items()
+         for lesson in LESSONS if not ui.lessons or lesson.stem[:2] in ui.lessons]
 
 
 # ------------------------------------------------------------------ fixtures
@@ -109,11 +148,11 @@ def _free_port():
         return s.getsockname()[1]
 
 
-class Lab:
-    """A JupyterLab server on 127.0.0.1 serving a temp copy of the lessons."""
+class Server:
+    """A JupyterLab or Notebook 7 server (``ui``) on 127.0.0.1 serving a temp copy of the lessons."""
 
-    def __init__(self, tmp):
-        self.tmp = tmp
+    def __init__(self, tmp, ui):
+        self.tmp, self.ui = tmp, ui
         self.root = tmp / "root"
         shutil.copytree(NOTEBOOK_DIR, self.root / "notebooks",
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
@@ -129,10 +168,10 @@ class Lab:
         env.update(JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
                    JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_DATA_DIR=str(tmp / "data"),
                    JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), IPYTHONDIR=str(tmp / "ipython"))
-        self.log_path = tmp / "jupyterlab.log"
+        self.log_path = tmp / f"{ui.module}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+            [sys.executable, "-m", ui.module, "--no-browser", "--allow-root", "--ip=127.0.0.1",
              f"--port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={self.root}"],
             env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.root)
@@ -146,13 +185,13 @@ class Lab:
         deadline = time.monotonic() + SERVER_START_SECONDS
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {self.proc.returncode}:\n{self.log()}")
+                raise RuntimeError(f"{self.ui.title} exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 self.api("GET", "/api/status")
                 return
             except OSError:
                 time.sleep(0.25)
-        raise RuntimeError(f"JupyterLab did not answer within {SERVER_START_SECONDS} s:\n{self.log()}")
+        raise RuntimeError(f"{self.ui.title} did not answer within {SERVER_START_SECONDS} s:\n{self.log()}")
 
     def api(self, method, path):
         request = urllib.request.Request(self.base + path, method=method,
@@ -162,7 +201,7 @@ class Lab:
         return json.loads(body) if body else None
 
     def url(self, notebook, workspace):
-        return f"{self.base}/lab/workspaces/{workspace}/tree/notebooks/{notebook}?token={self.token}"
+        return self.ui.url.format(base=self.base, notebook=notebook, workspace=workspace, token=self.token)
 
     def shut_down_sessions(self):
         """Stop every kernel, so lessons never compete for the CPU."""
@@ -199,10 +238,11 @@ def _write_json(path, data):
 
 
 @pytest.fixture(scope="module")
-def lab(chromium, tmp_path_factory):
-    server = Lab(tmp_path_factory.mktemp("jupyterlab"))
-    yield server
-    server.stop()
+def server(chromium, tmp_path_factory, request):
+    """The server of the interface named by the test's ``server`` parameter (a key of INTERFACES)."""
+    running = Server(tmp_path_factory.mktemp(request.param), INTERFACES[request.param])
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +258,7 @@ def browser(chromium, tmp_path_factory):
 
 
 @pytest.fixture
-def lesson_page(lab, browser, request):
+def lesson_page(server, browser):
     """A fresh page (and workspace) for one lesson; kernels are shut down afterwards."""
     page = browser.new_page()
     console_errors = []
@@ -226,7 +266,7 @@ def lesson_page(lab, browser, request):
     page.console_errors = console_errors
     yield page
     page.close()
-    lab.shut_down_sessions()
+    server.shut_down_sessions()
 
 
 # ------------------------------------------------------------------ page helpers
@@ -271,21 +311,21 @@ def _expected(cell):
     return stderr, widget
 
 
-def _kernel_ready(page, lab):
+def _kernel_ready(page, server):
     """The page says "idle" before its kernel has even started (a moment later it says
     "initializing", then "connecting"); a Run All sent then was sometimes lost. Ready means:
     the server has a kernel for the notebook, idle, and the page says idle, twice in a row."""
     def both_idle():
-        kernels = [s["kernel"] for s in lab.api("GET", "/api/sessions") if s.get("kernel")]
+        kernels = [s["kernel"] for s in server.api("GET", "/api/sessions") if s.get("kernel")]
         return (len(kernels) == 1 and kernels[0].get("execution_state") == "idle"
                 and page.evaluate(KERNEL_STATUS_JS) == "idle")
     _wait_for(lambda: both_idle() and (time.sleep(0.5) or both_idle()), 120, "the kernel to start")
 
 
-def _run_all(page, nb, lab, timeout=LESSON_RUN_SECONDS):
+def _run_all(page, nb, server, timeout=LESSON_RUN_SECONDS):
     """Clear outputs, Run > Run All Cells, and wait until every code cell has run (or one failed)."""
     _wait_for(lambda: len(page.evaluate(CELLS_JS)) == len(nb.cells), 60, f"the {len(nb.cells)} cells to load")
-    _kernel_ready(page, lab)
+    _kernel_ready(page, server)
     _menu(page, "Edit", "Clear Outputs of All Cells")
     _menu(page, "Run", "Run All Cells")
     runnable = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
@@ -488,9 +528,32 @@ def _layout_problems(page, explorers):
     return problems
 
 
-def _nudge_slider(page, k, moves=SLIDER_MOVES):
-    """Press arrow keys on explorer k's first slider, ``moves`` times, waiting for each redraw,
-    while sampling its output area's height on every frame. Returns (error, heights, srcs)."""
+def _step_slider(page, handle, keys):
+    """Move a slider by one step as a learner would: an arrow key on its focused handle, or
+    (``keys`` false: where the keys never reach the slider) a drag of the handle with the
+    mouse, released as soon as the value changes. Returns how it was moved, for messages."""
+    at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+    if keys:
+        handle.focus()
+        page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
+        return "an arrow key on the slider"
+    start = handle.get_attribute("aria-valuenow")
+    track = handle.locator("xpath=ancestor::*[contains(@class, 'noUi-target')][1]").bounding_box()
+    grip = handle.bounding_box()
+    x, y = grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for dx in range(2, int(track["width"]) + 2, 2):      # the value snaps to the next step on the way
+        page.mouse.move(x - dx if at_max else x + dx, y)
+        if handle.get_attribute("aria-valuenow") != start:
+            break
+    page.mouse.up()
+    return "a mouse drag of the slider's handle"
+
+
+def _nudge_slider(page, k, keys=True, moves=SLIDER_MOVES):
+    """Move explorer k's first slider by a step (see _step_slider), ``moves`` times, waiting for
+    each redraw, while sampling its output area's height on every frame. Returns (error, heights, srcs)."""
     box = _explorer(page, k)
     handle = box.locator(".widget-hslider .noUi-handle").first
     handle.scroll_into_view_if_needed()
@@ -500,10 +563,7 @@ def _nudge_slider(page, k, moves=SLIDER_MOVES):
     error = None
     for _ in range(moves):
         count = _marker(box)
-        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
-        handle.focus()
-        page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
-        error = _wait_for_redraw(box, count, "an arrow key on the slider")
+        error = _wait_for_redraw(box, count, _step_slider(page, handle, keys))
         srcs.append(_picture_src(box))
         if error:
             break
@@ -515,18 +575,22 @@ def _nudge_slider(page, k, moves=SLIDER_MOVES):
 
 def _click_confusion_cells(page, k, stem):
     """With the explorer's top, then its bottom, at the edge of the visible notebook area,
-    click a matrix cell; the picture it redraws must be entirely in view."""
+    click a matrix cell; the picture it redraws must be a new one, entirely in view. (The
+    cells clicked, the first and the last diagonal one, are neither each other nor the
+    explorer's first choice: the largest mistake, off the diagonal.)"""
     box = _explorer(page, k)
     buttons = box.locator(".widget-gridbox button")
     problems = []
     for edge, button in (("top", buttons.first), ("bottom", buttons.last)):
         page.evaluate(SCROLL_EXPLORER_JS, [k, edge])
-        count = _marker(box)
+        count, src = _marker(box), _picture_src(box)
         button.click()
         error = _wait_for_redraw(box, count, "a click on a confusion-matrix cell")
         if error:
             problems.append(f"confusion explorer: a click failed: {error}")
             continue
+        if _picture_src(box) == src:
+            problems.append(f"confusion explorer: a click on its {edge} matrix cell redrew the same picture")
         place = page.evaluate(PICTURE_IN_VIEW_JS, k)
         _shot(page, f"{stem}__confusion_click_{edge}.png")
         if place["pictureTop"] < place["viewTop"] - 1 or place["pictureBottom"] > place["viewBottom"] + 1:
@@ -549,11 +613,11 @@ STORED_OUTPUTS_JS = """(indices) => {
 DIRTY_JS = "() => document.querySelectorAll('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty').length > 0"
 
 
-def _first_look_problems(page, nb):
+def _first_look_problems(page, nb, ui):
     """The lesson as opened, before anything runs (a fresh server: the notebook is not
-    trusted, so JupyterLab shows each explorer's stored fallbacks instead of its widget).
+    trusted, so the page shows each explorer's stored fallbacks instead of its widget).
     Each explorer must show its PNG picture and the restart sentence, never a widget repr
-    or "Error displaying widget"; and the tab must not be marked modified."""
+    or "Error displaying widget"; and the tab (where ``ui`` has tabs) must not be marked modified."""
     problems = []
     with_picture = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
         WIDGET_MIME in o.get("data", {}) and "image/png" in o.get("data", {}) for o in c.get("outputs", []))]
@@ -577,7 +641,7 @@ def _first_look_problems(page, nb):
     # difference marks the lesson modified the moment it opens. The Python version is part
     # of language_info, so this only holds on the Python the lessons were stored with.
     stored = nb.metadata.get("language_info", {}).get("version")
-    if stored == platform.python_version() and page.evaluate(DIRTY_JS):
+    if ui.tabs and stored == platform.python_version() and page.evaluate(DIRTY_JS):
         problems.append(f"the lesson opens marked modified (its tab shows the dirty dot) before anything ran: "
                         f"its stored kernelspec {dict(nb.metadata.get('kernelspec', {}))} or language_info "
                         f"differs from what JupyterLab writes for this kernel")
@@ -598,26 +662,32 @@ def _restart_notes(page, explorers):
 
 
 # ------------------------------------------------------------------ the test
-@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
-def test_lesson_in_browser(lesson, lab, lesson_page):
+@pytest.mark.parametrize("lesson, server", CASES, indirect=["server"])
+def test_lesson_in_browser(lesson, server, lesson_page):
     try:
-        _check_lesson(lesson, lab, lesson_page)
+        _check_lesson(lesson, server, lesson_page)
     except BaseException:
-        _shot(lesson_page, f"{lesson.stem}__FAILED.png")      # what the page showed when it failed
+        _shot(lesson_page, f"{_stem(lesson, server.ui)}__FAILED.png")      # what the page showed when it failed
         raise
 
 
-def _check_lesson(lesson, lab, page):
-    stem = lesson.stem
+def _stem(lesson, ui):
+    """The screenshots' name prefix: the interface's server module and the lesson."""
+    return f"{ui.module}__{lesson.stem}"
+
+
+def _check_lesson(lesson, server, page):
+    ui, stem = server.ui, _stem(lesson, server.ui)
     nb = nbformat.read(lesson, as_version=4)
     start = time.perf_counter()
-    page.goto(lab.url(lesson.name, workspace=f"test-{stem}"))
+    page.goto(server.url(lesson.name, workspace=f"test-{lesson.stem}"))
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=90_000)
-    _ensure_file_browser(page)
+    if ui.file_browser:
+        _ensure_file_browser(page)
     _wait_for(lambda: len(page.evaluate(CELLS_JS)) == len(nb.cells), 60, f"the {len(nb.cells)} cells to load")
-    _kernel_ready(page, lab)
-    first_look = _first_look_problems(page, nb)
-    cells = _run_all(page, nb, lab)
+    _kernel_ready(page, server)
+    first_look = _first_look_problems(page, nb, ui)
+    cells = _run_all(page, nb, server)
     run_seconds = time.perf_counter() - start
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first
     page.locator(".jp-NotebookPanel .jp-WindowedPanel-viewport > .jp-Cell").first.scroll_into_view_if_needed()
@@ -639,7 +709,7 @@ def _check_lesson(lesson, lab, page):
             problems.append(f"cell {i}: {seen['text'].strip()[:300]}")
     if problems and page.console_errors:
         problems.append("JavaScript errors on the page: " + "; ".join(page.console_errors[:5]))
-    assert not problems, f"{lesson.name} in JupyterLab:\n" + "\n".join(problems)
+    assert not problems, f"{lesson.name} in {ui.title}:\n" + "\n".join(problems)
 
     # 2. Screenshots of every widget a learner meets.
     widget_cells = [i for i, c in enumerate(nb.cells) if _expected(c)[1]]
@@ -650,7 +720,7 @@ def _check_lesson(lesson, lab, page):
     # 3. Readable at 1366x768: no markers, nothing too tall, shrunk, short or cut; the
     #    restart note hidden while the kernel lives.
     explorers = _explorers(page)
-    if stem.startswith("02"):
+    if lesson.stem.startswith("02"):
         titles = [e["title"] for e in explorers if e["sliders"]]
         assert any("filter" in t.lower() for t in titles), (
             f"lesson 2 should have a filter explorer with a slider; explorers found: {titles}")
@@ -663,7 +733,7 @@ def _check_lesson(lesson, lab, page):
         if not e["sliders"]:
             continue
         k, name = e["index"], f"explorer {e['index'] + 1} ({e['title']!r})"
-        error, heights, srcs = _nudge_slider(page, k)
+        error, heights, srcs = _nudge_slider(page, k, keys=ui.slider_keys)
         _shot(_explorer(page, k), f"{stem}__explorer{k + 1}_after_slider.png")
         if error:
             problems.append(f"{name} failed after a slider move: {error}")
@@ -680,7 +750,7 @@ def _check_lesson(lesson, lab, page):
     for e in explorers:
         if e["buttonGrid"]:
             problems += _click_confusion_cells(page, e["index"], stem)
-    if stem.startswith("06"):
+    if lesson.stem.startswith("06"):
         assert any(e["buttonGrid"] for e in explorers), (
             f"lesson 6 should have the confusion-matrix explorer; explorers found: {[e['title'] for e in explorers]}")
 
@@ -704,8 +774,9 @@ def _check_lesson(lesson, lab, page):
         first.scroll_into_view_if_needed()
         _shot(page, f"{stem}__after_restart.png")
 
-    assert not problems, f"{lesson.name} at {VIEWPORT['width']}x{VIEWPORT['height']}:\n" + "\n".join(problems)
-    print(f"{lesson.name}: run all + checks {time.perf_counter() - start:.1f} s "
+    assert not problems, (f"{lesson.name} in {ui.title} at {VIEWPORT['width']}x{VIEWPORT['height']}:\n"
+                          + "\n".join(problems))
+    print(f"{lesson.name} in {ui.title}: run all + checks {time.perf_counter() - start:.1f} s "
           f"(run all {run_seconds:.1f} s, {len(explorers)} explorers)")
 
 
