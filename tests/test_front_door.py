@@ -2,6 +2,7 @@
 learner's own copy of the lessons (my-work/, made once and never overwritten) or, with
 --solutions, on the teacher edition; and setting up `.venv` installs each level once and
 says what to do when it cannot."""
+import importlib.util
 import json
 import os
 import pathlib
@@ -36,6 +37,7 @@ def _get(url, timeout=2):
 def _copy_lessons_project(tmp_path):
     """A copy of what `./run lessons` and `./run student` use, sharing this project's .venv,
     so the learner's my-work/ is made in the copy and never in the real project."""
+    _venv_is_up_to_date()
     project = tmp_path / "project"
     project.mkdir()
     for name in FRONT_DOOR_FILES:
@@ -46,6 +48,19 @@ def _copy_lessons_project(tmp_path):
             shutil.copy2(path, project / folder / path.name)
     (project / ".venv").symlink_to(ROOT / ".venv")
     return project
+
+
+def _venv_is_up_to_date():
+    """The copy shares .venv, so `./run` there must find nothing to install: with a stale
+    .venv it would `pip install` the copy's requirements (the copy itself, editable) into
+    the real one, and the lessons would then import cnnlib from a deleted temp folder."""
+    spec = importlib.util.spec_from_file_location("run_py_for_front_door", ROOT / "run.py")
+    run_py = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_py)
+    installed, wanted = run_py.read_installed(ROOT / ".venv"), run_py.requirement_hashes(ROOT)
+    if installed.get("lessons") != wanted["lessons"]:
+        pytest.fail(".venv was installed from other requirement files than this checkout's: run "
+                    "`./run setup dev` first (sharing a stale .venv would let the copy reinstall into it)")
 
 
 def _serve_lessons(project, tmp_path, *args):
@@ -168,6 +183,7 @@ def test_my_work_says_nothing_when_the_lessons_did_not_change(tmp_path):
 
 
 def _copy_front_door(tmp_path):
+    _venv_is_up_to_date()
     project = tmp_path / "project"
     project.mkdir()
     for name in FRONT_DOOR_FILES:
