@@ -1,4 +1,4 @@
-"""Optimisers: SGD with momentum, and Adam.
+"""Optimisers: SGD with momentum and weight decay, Adam and AdamW, as PyTorch defines them.
 
 The contract
 ------------
@@ -10,7 +10,7 @@ hyperparameter is checked whenever it is set (``optimizer.lr = float("nan")`` ra
 """
 import numpy as np
 
-__all__ = ["SGD", "Adam"]
+__all__ = ["SGD", "Adam", "AdamW"]
 
 
 def _parameter_layers(target):
@@ -79,21 +79,27 @@ class SGD(_Optimizer):
     .. math:: v \\leftarrow \\mu v - \\eta\\, g, \\qquad \\theta \\leftarrow \\theta + v
 
     With ``momentum=0`` this is the plain step :math:`\\theta \\leftarrow \\theta - \\eta g`.
+    ``weight_decay`` (L2, as ``torch.optim.SGD``) first adds :math:`\\lambda \\theta` to ``g``.
     """
 
     momentum = _hyperparameter("momentum", 0, 1)
+    weight_decay = _hyperparameter("weight_decay", 0, np.inf)
 
-    def __init__(self, target, lr=0.01, momentum=0.0):
+    def __init__(self, target, lr=0.01, momentum=0.0, weight_decay=0.0):
         super().__init__(target, lr)
         self.momentum = momentum
+        self.weight_decay = weight_decay
         self._velocity = {}
 
     def __repr__(self):
-        return f"SGD(lr={self.lr:g}, momentum={self.momentum:g})"
+        decay = f", weight_decay={self.weight_decay:g}" if self.weight_decay else ""
+        return f"SGD(lr={self.lr:g}, momentum={self.momentum:g}{decay})"
 
     def step(self):
         self.steps += 1
         for key, p, g in self._pairs():
+            if self.weight_decay:
+                g = g + self.weight_decay * p           # a new array: layer.grads stays dL/dp
             if self.momentum == 0:
                 p -= self.lr * g
                 continue
@@ -160,3 +166,23 @@ class Adam(_Optimizer):
             v *= self.beta2
             v += (1 - self.beta2) * (g * g)
             p -= (self.lr / correct1) * m / (np.sqrt(v / correct2) + self.eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``torch.optim.AdamW``): each step first shrinks
+    :math:`\\theta \\leftarrow \\theta - \\eta \\lambda \\theta`, then takes Adam's step on ``g`` alone.
+    ``weight_decay`` in [0, inf)."""
+
+    weight_decay = _hyperparameter("weight_decay", 0, np.inf)
+
+    def __init__(self, target, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(target, lr, betas, eps)
+        self.weight_decay = weight_decay
+
+    def __repr__(self):
+        return f"AdamW(lr={self.lr:g}, betas=({self.beta1:g}, {self.beta2:g}), weight_decay={self.weight_decay:g})"
+
+    def step(self):
+        for _, p, _ in self._pairs():
+            p *= 1 - self.lr * self.weight_decay        # Adam's step below does not depend on p
+        super().step()
