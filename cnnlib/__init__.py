@@ -8,12 +8,13 @@ needs come from here::
 Each module opens with its contract:
 
 =============  ==========================================================================
-``ops``        the vectorised kernels: convolution, pooling, ReLU, affine map, forward and
-               backward (their loop versions: ``cnnlib.explore.loops``)
-``layers``     Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear: parameters, gradients, cache
+``ops``        the vectorised kernels: convolution, pooling, ReLU, affine map, batch norm,
+               dropout, forward and backward (loop versions: ``cnnlib.explore.loops``)
+``layers``     Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, BatchNorm2d, Dropout:
+               parameters, gradients, cache, train/eval
 ``losses``     softmax, log_softmax, SoftmaxCrossEntropy
-``optim``      SGD (with momentum) and Adam
-``model``      Sequential (save and load), build_seed_net, build_lenet
+``optim``      SGD (momentum, weight decay), Adam and AdamW
+``model``      Sequential (save and load), Residual, residual_block, build_seed_net, build_lenet
 ``modelfile``  the model file Sequential saves and loads: its format, limits and checks
 ``init``       He initialisation, and the one way randomness enters: an ``rng`` argument
 ``gradcheck``  finite-difference gradient checks, for tests and lessons alike
@@ -37,18 +38,18 @@ Conv2d(1→8, k=5, stride=1, padding=0)
 from cnnlib import ops
 from cnnlib.data import load_mnist
 from cnnlib.gradcheck import check_layer, check_model, numerical_gradient, relative_error
-from cnnlib.layers import AvgPool2d, Conv2d, Flatten, Layer, Linear, MaxPool2d, ReLU
+from cnnlib.layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Layer, Linear, MaxPool2d, ReLU
 from cnnlib.losses import SoftmaxCrossEntropy, log_softmax, softmax
-from cnnlib.model import Sequential, build_lenet, build_seed_net
-from cnnlib.optim import SGD, Adam
+from cnnlib.model import Residual, Sequential, build_lenet, build_seed_net, residual_block
+from cnnlib.optim import SGD, Adam, AdamW
 from cnnlib.train import Trainer, iterate_minibatches, to_input
 
 __all__ = [
     "ops",
-    "Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear",
+    "Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear", "BatchNorm2d", "Dropout",
     "softmax", "log_softmax", "SoftmaxCrossEntropy",
-    "SGD", "Adam",
-    "Sequential", "build_seed_net", "build_lenet",
+    "SGD", "Adam", "AdamW",
+    "Sequential", "Residual", "residual_block", "build_seed_net", "build_lenet",
     "numerical_gradient", "relative_error", "check_layer", "check_model",
     "load_mnist",
     "Trainer", "iterate_minibatches", "to_input",

@@ -6,7 +6,10 @@ The contract
   keys of ``layer.params``), replacing the last call's, and raises ``RuntimeError`` before any
   forward. Optimisers may update ``layer.params[k]`` in place: every forward reads them anew.
 * Outputs keep the input's floating dtype, gradients each parameter's;
-  ``layer.astype(np.float32)`` converts the parameters.
+  ``layer.astype(np.float32)`` converts the parameters and ``buffers`` (state that is saved
+  but not trained: BatchNorm2d's running statistics).
+* ``layer.training`` (True at first) is set by ``layer.train()`` / ``layer.eval()``, which return
+  the layer: BatchNorm2d and Dropout behave differently in evaluation.
 * Bad input raises ``ValueError`` naming the layer and the shapes, before any arithmetic: the
   layer checks that a finite batch is there, the op it runs checks the shapes.
 """
@@ -15,19 +18,33 @@ import math
 import numpy as np
 
 from cnnlib import ops
-from cnnlib.init import he_normal
+from cnnlib.init import as_rng, he_normal
 from cnnlib.ops import check_int
 
-__all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear", "LAYER_TYPES"]
+__all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear", "BatchNorm2d", "Dropout",
+           "LAYER_TYPES"]
 
 
 class Layer:
-    """Base class: parameters, gradients, a cache, input checks and a readable repr."""
+    """Base class: parameters, gradients, buffers, a cache, train/eval, input checks, a readable repr."""
+    training = True
 
     def __init__(self):
         self.params = {}
         self.grads = {}
+        self.buffers = {}
         self._cache = None
+
+    def train(self, mode=True):
+        """Training mode (``mode=False``: evaluation); returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"{self!r}: train(mode) takes True or False, got {mode!r}")
+        self.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode, ``train(False)``; returns self."""
+        return self.train(False)
 
     def __call__(self, x):
         return self.forward(x)
@@ -47,6 +64,8 @@ class Layer:
         for name in self.params:
             self.params[name] = self.params[name].astype(dtype)
             self.grads[name] = np.zeros_like(self.params[name])
+        for name in self.buffers:
+            self.buffers[name] = self.buffers[name].astype(dtype)
         return self
 
     def zero_grad(self):
@@ -262,5 +281,110 @@ class Linear(Layer):
         return dx
 
 
-#: Layer classes by name, for :meth:`cnnlib.model.Sequential.load`.
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear)}
+class BatchNorm2d(Layer):
+    """Batch normalisation per channel, as PyTorch's. x: (N, C, H, W) -> same shape.
+
+    Training normalises with the batch's mean and biased variance over (N, H, W) and updates
+    ``running = (1 - momentum) * running + momentum * batch`` (the variance unbiased there,
+    times M / (M - 1), M = N*H*W); evaluation normalises with the running statistics.
+    """
+
+    def __init__(self, num_features, *, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.num_features = C = check_int("BatchNorm2d: num_features", num_features, 1)
+        self.eps = _check_float("BatchNorm2d: eps", eps, 0, math.inf, low_open=True)
+        self.momentum = _check_float("BatchNorm2d: momentum", momentum, 0, 1, high_open=False)
+        self.params = {"gamma": np.ones(C), "beta": np.zeros(C)}
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.buffers = {"running_mean": np.zeros(C), "running_var": np.ones(C)}
+
+    running_mean = property(lambda self: self.buffers["running_mean"])
+    running_var = property(lambda self: self.buffers["running_var"])
+
+    def __repr__(self):
+        options = (f", eps={self.eps:g}" if self.eps != 1e-5 else "") + \
+            (f", momentum={self.momentum:g}" if self.momentum != 0.1 else "")
+        return f"BatchNorm2d({self.num_features}{options})"
+
+    def config(self):
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] != self.num_features:
+            raise ValueError(f"{self!r}: expected input of shape ({self.num_features}, H, W), got {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def forward(self, x):
+        x = self._check_input(x)
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.num_features}, H, W), got shape {x.shape}")
+        if not self.training:
+            out, self._cache = self._run(ops.batchnorm2d_forward, x, self.params["gamma"], self.params["beta"],
+                                         self.running_mean, self.running_var, eps=self.eps, batch_stats=False)
+            return out
+        M, m = x.size // x.shape[1], self.momentum
+        if M < 2:
+            raise ValueError(f"{self!r}: training needs more than one value per channel, got shape {x.shape}")
+        mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))           # (C,), the variance biased
+        out, self._cache = self._run(ops.batchnorm2d_forward, x, self.params["gamma"], self.params["beta"],
+                                     mean, var, eps=self.eps)
+        for name, batch in (("running_mean", mean), ("running_var", var * (M / (M - 1)))):
+            running = self.buffers[name]
+            self.buffers[name] = ((1 - m) * running + m * batch).astype(running.dtype)
+        return out
+
+    def backward(self, dout, *, input_grad=True):
+        dx, dgamma, dbeta = self._run(ops.batchnorm2d_backward, self._check_dout(dout), self._cache)
+        self._store_grads(gamma=dgamma, beta=dbeta)
+        return dx
+
+
+class Dropout(Layer):
+    """Inverted dropout, any shape: in training, zero each element with probability ``p`` and
+    scale the rest by 1/(1-p); in evaluation, the identity. ``rng`` seeds the masks."""
+
+    def __init__(self, p=0.5, *, rng=None):
+        super().__init__()
+        self.p = _check_float("Dropout: p", p, 0, 1)
+        self.rng = as_rng(rng)
+
+    def __repr__(self):
+        return f"Dropout(p={self.p:g})"
+
+    def config(self):
+        return {"p": self.p}
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x):
+        x = self._check_input(x)
+        if not self.training:
+            self._cache = (x.shape, None)
+            return x.copy()
+        out, mask = self._run(ops.dropout_forward, x, self.p, self.rng)
+        self._cache = (x.shape, mask)
+        return out
+
+    def backward(self, dout, *, input_grad=True):
+        dout = self._check_dout(dout)
+        shape, mask = self._cache
+        if mask is not None:
+            return self._run(ops.dropout_backward, dout, mask)
+        if dout.shape != shape:
+            raise ValueError(f"{self!r}: dout has shape {dout.shape}, but the forward output had shape {shape}")
+        return dout.copy()
+
+
+def _check_float(name, value, low, high, *, low_open=False, high_open=True):
+    """``value`` as a float between ``low`` and ``high`` (each end closed unless said open), else ValueError."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not (ok and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)):
+        span = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a number in {span}, got {value!r}")
+    return float(value)
+
+
+#: Layer classes by name, for :meth:`cnnlib.model.Sequential.load` (which adds ``Residual``).
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear,
+                                             BatchNorm2d, Dropout)}

@@ -1,8 +1,9 @@
 """The model file: what ``Sequential.save`` writes and ``Sequential.load`` reads back.
 
 May import: NumPy, the standard library and :mod:`cnnlib.layers`. It never imports
-:mod:`cnnlib.model`: :func:`load` is handed the class to build (``Sequential.load``
-passes its own), so the two modules do not import each other.
+:mod:`cnnlib.model`: :func:`load` is handed the class to build and the layer types
+(``Sequential.load`` passes its own, Residual included), so the two modules do not import
+each other.
 
 The contract
 ------------
@@ -11,9 +12,15 @@ The contract
   - ``architecture.npy``: one string, the JSON text
     ``{"format": "cnnlib.Sequential", "version": FORMAT_VERSION, "layers": [...]}``
     where each layer is ``{"type": "Conv2d", "config": {"in_channels": 1, ...}}``, its
-    class name and the integer arguments of its constructor (``layer.config()``);
+    class name and the arguments of its constructor (``layer.config()``): integers, and
+    numbers for BatchNorm2d's ``eps`` and ``momentum`` and Dropout's ``p``. A ``Residual``'s
+    config counts its body's and shortcut's layers, which follow it in the list (so the
+    JSON never nests deeper);
   - ``param/<i>.<name>.npy``: one per parameter, ``<i>`` the layer's index and ``<name>``
-    its key in ``layer.params`` (``param/0.w.npy``), float32 or float64, all the same.
+    its key in ``layer.params`` (``param/0.w.npy``; ``param/3.body.0.w.npy`` inside a
+    Residual), float32 or float64, all the same;
+  - ``buffer/<i>.<name>.npy``: the same for ``layer.buffers`` (BatchNorm2d's running
+    statistics). Files from before buffers existed hold none, and load as they did.
 
   Nothing is pickled, so loading a file never runs code.
 * :func:`save` writes the file atomically: to a temporary file beside ``path``, flushed
@@ -25,11 +32,13 @@ The contract
   problem) a file bigger than ``MAX_FILE_BYTES``; an architecture longer than
   ``MAX_ARCHITECTURE_CHARS`` characters, nested deeper than ``MAX_JSON_DEPTH``, with
   duplicate keys or NaN/Infinity, of another format or version, with more than
-  ``MAX_LAYERS`` layers, a layer type not in ``LAYER_CONFIG_LIMITS`` or a config that
-  is not exactly its integer arguments within their ranges, or more than
-  ``MAX_PARAMETERS`` parameters in all; unknown, duplicate or missing entries; a
-  parameter whose dtype, shape or declared size in the zip directory and ``.npy``
-  header differs from what the architecture says; and NaN or infinite weights. All
+  ``MAX_LAYERS`` layers (those inside Residuals counted), a layer type not in
+  ``LAYER_CONFIG_LIMITS`` or a config that is not exactly its arguments within their
+  ranges (or that its constructor refuses), a Residual whose layers run past the list, or
+  more than ``MAX_PARAMETERS`` parameters and statistics in all; unknown, duplicate or
+  missing entries; an array whose dtype, shape or declared size in the zip directory and
+  ``.npy`` header differs from what the architecture says; and NaN or infinite weights or
+  a negative running variance. All
   but the last are checked *before* any weight is read, so a crafted file cannot make
   it allocate more than the model it describes.
 """
@@ -59,7 +68,8 @@ MAX_PARAMETERS = 10_000_000          # 40 MB in float32, 80 MB in float64
 MAX_ARCHITECTURE_CHARS = 65_536      # the JSON text; LeNet's is about 800 characters
 MAX_JSON_DEPTH = 4                   # {"layers": [{"config": {...}}]}: four levels
 PARAMETER_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-# Each layer type's constructor arguments as saved: name -> (smallest, largest) integer.
+# Each layer type's constructor arguments as saved: name -> (smallest, largest), integers
+# unless the bounds are floats.
 LAYER_CONFIG_LIMITS = {
     "Conv2d": {"in_channels": (1, 1024), "out_channels": (1, 1024), "kernel_size": (1, 32),
                "stride": (1, 32), "padding": (0, 32)},
@@ -68,12 +78,17 @@ LAYER_CONFIG_LIMITS = {
     "ReLU": {},
     "Flatten": {},
     "Linear": {"in_features": (1, 100_000), "out_features": (1, 100_000)},
+    "BatchNorm2d": {"num_features": (1, 1024), "eps": (0.0, 1.0), "momentum": (0.0, 1.0)},
+    "Dropout": {"p": (0.0, 1.0)},
 }
+RESIDUAL_CONFIG_LIMITS = {"body": (1, MAX_LAYERS - 1), "shortcut": (0, MAX_LAYERS - 2)}
+MAX_ARRAYS_PER_LAYER = 4             # BatchNorm2d: gamma, beta, running_mean, running_var
 # The largest file such a model makes: its weights in float64, plus room for the zip's
 # and the .npy headers and the architecture. Bigger files are refused unopened.
 MAX_FILE_BYTES = 8 * MAX_PARAMETERS + (1 << 24)
 ARCHITECTURE_ENTRY = "architecture.npy"
 PARAM_PREFIX = "param/"
+BUFFER_PREFIX = "buffer/"
 
 
 def save(model, path, *, overwrite=True):
@@ -97,10 +112,10 @@ def save(model, path, *, overwrite=True):
     if not overwrite and os.path.lexists(path):
         raise FileExistsError(errno.EEXIST, "a file is already there (pass overwrite=True to replace it)",
                               path)
-    spec = {"format": "cnnlib.Sequential", "version": FORMAT_VERSION,
-            "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers]}
+    spec = {"format": "cnnlib.Sequential", "version": FORMAT_VERSION, "layers": _flatten(model.layers)}
     arrays = {"architecture": np.array(json.dumps(spec))}
     arrays.update({f"{PARAM_PREFIX}{name}": p for name, p in model.named_parameters()})
+    arrays.update({f"{BUFFER_PREFIX}{name}": b for name, b in model.named_buffers()})
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)   # replacing a file: keep its mode
     except OSError:
@@ -122,7 +137,17 @@ def save(model, path, *, overwrite=True):
             os.unlink(tmp)
 
 
-def load(path, model_class):
+def _flatten(layers):
+    """The architecture's list: each layer, a Residual followed by its body's and shortcut's."""
+    specs = []
+    for layer in layers:
+        specs.append({"type": type(layer).__name__, "config": layer.config()})
+        for part in (getattr(layer, "body", None), getattr(layer, "shortcut", None)):
+            specs += _flatten(part.layers) if part is not None else []
+    return specs
+
+
+def load(path, model_class, layer_types=LAYER_TYPES):
     """Check the whole file at ``path``, then build ``model_class(*layers)`` with its parameters.
 
     Parameters
@@ -131,6 +156,8 @@ def load(path, model_class):
         A ``.npz`` written by :func:`save`.
     model_class : type
         The model to build from the layers, ``Sequential`` (or a subclass).
+    layer_types : dict
+        Class by name, for the types the file names (``cnnlib.model.LAYER_TYPES``).
 
     Returns
     -------
@@ -158,18 +185,18 @@ def load(path, model_class):
                          "save it again with model.save(path)") from None
     with zf:
         try:
-            return _load_checked(zf, path, model_class)
+            return _load_checked(zf, path, model_class, layer_types)
         except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
             # NotImplementedError: an unknown compression; RuntimeError: an encrypted entry
             raise ValueError(f"{path!r} is not a readable cnnlib model file ({e}); "
                              "save it again with model.save(path)") from None
 
 
-def _load_checked(zf, path, model_class):
+def _load_checked(zf, path, model_class, layer_types):
     """:func:`load`'s checks and reads, on the open zip ``zf``."""
     infos = zf.infolist()
     names = [info.filename for info in infos]
-    if len(names) > 1 + 2 * MAX_LAYERS:
+    if len(names) > 1 + MAX_ARRAYS_PER_LAYER * MAX_LAYERS:
         raise ValueError(f"{path!r} does not describe a cnnlib model: it holds {len(names)} entries, "
                          f"more than a model of at most {MAX_LAYERS} layers can have")
     if len(set(names)) != len(names):
@@ -180,41 +207,77 @@ def _load_checked(zf, path, model_class):
         raise ValueError(f"{path!r} does not describe a cnnlib model: it holds no architecture "
                          f"(entries: {sorted(names)[:5]})")
     spec = _parse_architecture(_read_architecture(zf, entries[ARCHITECTURE_ENTRY], path), path)
-    layers = [LAYER_TYPES[entry["type"]](**entry["config"]) for entry in spec["layers"]]
-    model = model_class(*layers)
-    expected = {f"{PARAM_PREFIX}{name}.npy": (name, p.shape) for name, p in model.named_parameters()}
+    model = model_class(*_build(spec["layers"], layer_types, path))
+    expected = {f"{prefix}{name}.npy": name for prefix, pairs in ((PARAM_PREFIX, model.named_parameters()),
+                                                                  (BUFFER_PREFIX, model.named_buffers()))
+                for name, _ in pairs}
     unknown = sorted(set(entries) - set(expected) - {ARCHITECTURE_ENTRY})
-    missing = sorted(name for entry, (name, _) in expected.items() if entry not in entries)
+    missing = sorted(name for entry, name in expected.items() if entry not in entries)
+    buffers_only = all(entry.startswith(BUFFER_PREFIX) for entry in expected if entry not in entries)
     if unknown:
         raise ValueError(f"{path!r}: unknown entries {unknown[:5]}; a cnnlib model file holds only "
-                         f"'architecture' and one 'param/<layer>.<name>' per parameter")
+                         f"'architecture', one 'param/<layer>.<name>' per parameter and one "
+                         f"'buffer/<layer>.<name>' per running statistic")
     if missing:
-        raise ValueError(f"{path!r}: parameters {missing} of the architecture are missing")
+        what = "running statistics" if buffers_only else "parameters"
+        raise ValueError(f"{path!r}: {what} {missing} of the architecture are missing")
 
     # Every header first: name, dtype, shape and declared size, before any data is read.
     by_name = {}
     dtypes = set()
     for i, layer in enumerate(model.layers):
-        for pname in layer.params:
-            entry = f"{PARAM_PREFIX}{i}.{pname}.npy"
-            dtype = _check_param_header(zf, entries[entry], f"{i}.{pname}", layer,
-                                        layer.params[pname].shape, path)
-            dtypes.add(dtype)
-            by_name[entry] = (layer, pname)
+        for prefix, store in ((PARAM_PREFIX, layer.params), (BUFFER_PREFIX, layer.buffers)):
+            for pname in store:
+                entry = f"{prefix}{i}.{pname}.npy"
+                dtype = _check_param_header(zf, entries[entry], f"{i}.{pname}", layer, store[pname].shape, path)
+                dtypes.add(dtype)
+                by_name[entry] = (layer, prefix, pname)
     if len(dtypes) > 1:
         raise ValueError(f"{path!r}: parameters mix the dtypes {sorted(d.name for d in dtypes)}; "
                          "a model file holds float32 or float64 weights, not both")
-    for entry, (layer, pname) in by_name.items():
+    for entry, (layer, prefix, pname) in by_name.items():
         with zf.open(entries[entry]) as f:
             value = npy_format.read_array(f, allow_pickle=False)
             if f.read(1):     # reading to the end also checks the zip's CRC
                 raise ValueError(f"{path!r}: {entry} holds more bytes than its header says")
         value = value.astype(value.dtype.newbyteorder("="), copy=False)   # native byte order
+        name = entry[len(prefix):-4]
         if not np.isfinite(value).all():
-            raise ValueError(f"{path!r}: parameter {entry[len(PARAM_PREFIX):-4]} contains NaN or infinity")
+            raise ValueError(f"{path!r}: {'parameter' if prefix == PARAM_PREFIX else 'statistic'} {name} "
+                             "contains NaN or infinity")
+        if prefix == BUFFER_PREFIX:
+            if pname.endswith("running_var") and (value < 0).any():
+                raise ValueError(f"{path!r}: running variance {name} has negative values")
+            layer.buffers[pname] = value
+            continue
         layer.params[pname] = value
         layer.grads[pname] = np.zeros_like(value)
     return model
+
+
+def _build(specs, layer_types, path):
+    """The layers of the checked architecture ``specs``, Residuals taking the layers that follow them."""
+    position = 0
+
+    def take(residual=None):
+        nonlocal position
+        if position == len(specs):
+            raise ValueError(f"{path!r} does not describe a cnnlib model: layer {residual} (Residual) "
+                             "counts more body and shortcut layers than follow it")
+        i, kind, config = position, specs[position]["type"], dict(specs[position]["config"])
+        position += 1
+        if kind == "Residual":
+            for part in ("body", "shortcut"):
+                config[part] = [take(i) for _ in range(config[part])] or None
+        try:
+            return layer_types[kind](**config)
+        except (KeyError, ValueError) as e:
+            raise ValueError(f"{path!r}: layer {i} ({kind}) cannot be built: {e}") from None
+
+    layers = []
+    while position < len(specs):
+        layers.append(take())
+    return layers
 
 
 def _new_file_mode():
@@ -354,19 +417,22 @@ def _parse_architecture(text, path):
         if not isinstance(entry, dict) or set(entry) != {"type", "config"}:
             raise bad(f"layer {i} should be an object with keys 'type' and 'config', got {str(entry)[:60]}")
         kind, config = entry["type"], entry["config"]
-        if not isinstance(kind, str) or kind not in LAYER_CONFIG_LIMITS:
-            raise bad(f"layer {i} has type {str(kind)[:40]!r}; known types: {', '.join(LAYER_CONFIG_LIMITS)}")
-        limits = LAYER_CONFIG_LIMITS[kind]
+        known = {**LAYER_CONFIG_LIMITS, "Residual": RESIDUAL_CONFIG_LIMITS}
+        if not isinstance(kind, str) or kind not in known:
+            raise bad(f"layer {i} has type {str(kind)[:40]!r}; known types: {', '.join(known)}")
+        limits = known[kind]
         if not isinstance(config, dict) or set(config) != set(limits):
             keys = sorted(config) if isinstance(config, dict) else type(config).__name__
             raise bad(f"layer {i} ({kind}) has config {keys}, expected {sorted(limits)}")
         for key, (low, high) in limits.items():
             value = config[key]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise bad(f"layer {i} ({kind}): {key} should be an integer, got {str(value)[:40]!r}")
+            number = (int, float) if isinstance(low, float) else int
+            if isinstance(value, bool) or not isinstance(value, number):
+                kind_of = "a number" if number is not int else "an integer"
+                raise bad(f"layer {i} ({kind}): {key} should be {kind_of}, got {str(value)[:40]!r}")
             if not low <= value <= high:
                 raise bad(f"layer {i} ({kind}): {key} = {value} is outside the allowed range {low}..{high}")
-        n_params += _count_parameters(kind, config)
+        n_params += _count_parameters(kind, config) + (2 * config["num_features"] if kind == "BatchNorm2d" else 0)
     if n_params > MAX_PARAMETERS:
         raise bad(f"the architecture has {n_params:,} parameters, more than the {MAX_PARAMETERS:,} "
                   "a cnnlib model file may hold")
@@ -380,4 +446,6 @@ def _count_parameters(kind, config):
         return c["out_channels"] * c["in_channels"] * c["kernel_size"] ** 2 + c["out_channels"]
     if kind == "Linear":
         return config["in_features"] * config["out_features"] + config["out_features"]
+    if kind == "BatchNorm2d":
+        return 2 * config["num_features"]
     return 0

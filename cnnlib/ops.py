@@ -1,4 +1,4 @@
-"""Pure kernels: convolution, pooling, ReLU and the affine map, forward and backward.
+"""Pure kernels: convolution, pooling, ReLU, the affine map, batch norm and dropout, forward and backward.
 
 The contract
 ------------
@@ -22,6 +22,7 @@ __all__ = [
     "conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
     "avgpool2d_forward", "avgpool2d_backward",
     "relu_forward", "relu_backward", "linear_forward", "linear_backward",
+    "batchnorm2d_forward", "batchnorm2d_backward", "dropout_forward", "dropout_backward",
 ]
 
 
@@ -378,3 +379,70 @@ def linear_backward(dout, cache, *, input_grad=True):
     # matmul then skips BLAS for a loop about 6x slower (what a widget's backward pays).
     dw = np.dot(x.T, dout)
     return dx, dw, dout.sum(axis=0)
+
+
+# ----------------------------------------------------------------------------- batch norm and dropout
+
+def batchnorm2d_forward(x, gamma, beta, mean, var, *, eps=1e-5, batch_stats=True):
+    """Normalise each channel, then scale and shift. x: (N, C, H, W); gamma, beta, mean, var: (C,).
+
+    .. math:: \\hat x = (x - \\mu) / \\sqrt{\\sigma^2 + \\epsilon}, \\qquad out = \\gamma \\hat x + \\beta
+
+    ``batch_stats=True`` (training) says ``mean`` and ``var`` are x's own, over (N, H, W), the
+    variance biased: backward then differentiates through them. False (evaluation: the
+    running statistics) makes this a fixed affine map per channel.
+    """
+    dtype = _float_dtype(x)
+    C = gamma.shape[0] if gamma.ndim == 1 else -1
+    if x.ndim != 4 or x.shape[1] != C:
+        raise ValueError(f"expected input of shape (N, {C}, H, W), got shape {x.shape}")
+    for name, a in (("beta", beta), ("mean", mean), ("var", var)):
+        if a.shape != (C,):
+            raise ValueError(f"expected {name} of shape ({C},), got shape {a.shape}")
+    per_channel = (slice(None), None, None)                              # (C,) -> (C, 1, 1)
+    inv_std = (1.0 / np.sqrt(var.astype(dtype) + dtype.type(eps)))[per_channel]
+    x_hat = (x - mean.astype(dtype)[per_channel]) * inv_std              # (N, C, H, W)
+    out = x_hat * gamma.astype(dtype)[per_channel] + beta.astype(dtype)[per_channel]
+    return out, (x_hat, inv_std, gamma.astype(dtype), batch_stats)
+
+
+def batchnorm2d_backward(dout, cache):
+    """Gradients of :func:`batchnorm2d_forward`: dx (N, C, H, W), dgamma (C,), dbeta (C,).
+
+    With M = N*H*W values per channel, and the batch's statistics depending on x (training):
+
+    .. math:: dx = \\frac{\\gamma}{M \\sqrt{\\sigma^2 + \\epsilon}}
+              \\left(M\\, dout - \\sum dout - \\hat x \\sum dout\\, \\hat x\\right)
+
+    (sums per channel); with fixed statistics (evaluation) ``dx = dout * gamma / sqrt(var + eps)``.
+    """
+    x_hat, inv_std, gamma, batch_stats = cache
+    _check_dout(dout, x_hat.shape)
+    dbeta = dout.sum(axis=(0, 2, 3))                                    # (C,)
+    dgamma = (dout * x_hat).sum(axis=(0, 2, 3))                         # (C,)
+    scale = gamma[:, None, None] * inv_std                              # (C, 1, 1)
+    if not batch_stats:
+        return dout * scale, dgamma, dbeta
+    M = x_hat.size // x_hat.shape[1]
+    dx = scale / M * (M * dout - dbeta[:, None, None] - x_hat * dgamma[:, None, None])
+    return dx, dgamma, dbeta
+
+
+def dropout_forward(x, p, rng):
+    """Inverted dropout: zero each element with probability ``p``, scale the rest by 1/(1-p).
+
+    ``rng`` is a ``np.random.Generator``; the cache is the scaled mask, which backward reuses.
+    The scaling keeps each element's expected value, so evaluation needs no change (identity).
+    """
+    dtype = _float_dtype(x)
+    if not 0 <= p < 1:
+        raise ValueError(f"p must be in [0, 1), got {p}")
+    draws = rng.random(x.shape, dtype=np.float32 if dtype == np.float32 else np.float64)
+    mask = (draws >= p).astype(dtype) / dtype.type(1 - p)              # 0 or 1/(1-p), like x
+    return x * mask, mask
+
+
+def dropout_backward(dout, mask):
+    """``dout * mask``: the gradient flows where the element was kept, scaled the same way."""
+    _check_dout(dout, mask.shape)
+    return dout * mask

@@ -99,7 +99,7 @@ def test_big_endian_weights_load_in_native_order(tmp_path):
     (architecture([{"type": "Linear", "config": {"in_features": 2, "out_features": 3, "rng": 0}}]),
      "has config ['in_features', 'out_features', 'rng']"),
     (architecture([{"type": "Linear", "config": [2, 3]}]), "has config list"),
-    (architecture([{"type": "Dropout", "config": {}}]), "layer 0 has type 'Dropout'; known types: Conv2d"),
+    (architecture([{"type": "LayerNorm", "config": {}}]), "layer 0 has type 'LayerNorm'; known types: Conv2d"),
     (architecture([{"type": "__class__", "config": {}}]), "layer 0 has type '__class__'"),
     (architecture(["ReLU"]), "layer 0 should be an object with keys 'type' and 'config'"),
     (architecture([{"type": "ReLU"}]), "layer 0 should be an object with keys 'type' and 'config'"),
@@ -343,7 +343,8 @@ def test_the_load_limits_know_every_layer_type_and_its_saved_config():
     from cnnlib.modelfile import LAYER_CONFIG_LIMITS
     assert set(LAYER_CONFIG_LIMITS) == set(LAYER_TYPES)
     examples = {"Conv2d": dict(in_channels=2, out_channels=3, kernel_size=3), "Linear": dict(in_features=2,
-                                                                                            out_features=3)}
+                                                                                            out_features=3),
+                "BatchNorm2d": dict(num_features=3)}
     for name, cls in LAYER_TYPES.items():
         layer = cls(**examples.get(name, {}))
         assert set(layer.config()) == set(LAYER_CONFIG_LIMITS[name]), name
