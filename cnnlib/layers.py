@@ -341,7 +341,8 @@ class BatchNorm2d(Layer):
 
 class Dropout(Layer):
     """Inverted dropout, any shape: in training, zero each element with probability ``p`` and
-    scale the rest by 1/(1-p); in evaluation, the identity. ``rng`` seeds the masks."""
+    scale the rest by 1/(1-p); in evaluation, the identity. ``rng`` seeds the masks (a model
+    file keeps ``p`` only: a loaded Dropout draws fresh ones)."""
 
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
