@@ -32,6 +32,7 @@ lesson's cases, an int for hidden cases of the same kinds drawn from it):
                    forward/backward, max-pool backward, conv backward (dx, dw, db)
 ``training``       one shuffled epoch of minibatches, one SGD-with-momentum step, one Adam step
 ``network``        the learner's whole LeNet, gradient-checked layer by layer, then whole
+``deeper``         batch norm and dropout (lesson 7): forward and backward, training mode
 ``_runner``        calling the learner's function: time limit, output, verdicts
 ``_lockout``       cnnlib's core switched off while the learner's code runs
 ``_compare``       comparing results; numbers printed with the digits that differ
@@ -43,13 +44,17 @@ from cnnlib.explore.checks.backprop import (check_conv2d_backward, check_linear_
                                             check_maxpool_backward, check_relu_backward, check_relu_forward)
 from cnnlib.explore.checks.convolution import (check_conv2d_forward, check_conv2d_single, check_maxpool,
                                                check_maxpool_forward)
+from cnnlib.explore.checks.deeper import (check_batchnorm_backward, check_batchnorm_forward, check_dropout_backward,
+                                          check_dropout_forward)
 from cnnlib.explore.checks.network import check_my_net
 from cnnlib.explore.checks.shapes import check_mlp_param_count, check_output_shape
 from cnnlib.explore.checks.softmax import check_cross_entropy_grad, check_softmax, check_softmax_cross_entropy
 from cnnlib.explore.checks.training import (check_adam_step, check_minibatches, check_momentum_step,
                                             check_sgd_momentum_step)
 
-__all__ = ["CheckFailed", "check_adam_step", "check_conv2d_backward", "check_conv2d_forward", "check_conv2d_single",
+__all__ = ["CheckFailed", "check_adam_step", "check_batchnorm_backward", "check_batchnorm_forward",
+           "check_conv2d_backward", "check_conv2d_forward", "check_conv2d_single", "check_dropout_backward",
+           "check_dropout_forward",
            "check_cross_entropy_grad", "check_linear_backward", "check_linear_forward", "check_maxpool",
            "check_maxpool_backward", "check_maxpool_forward", "check_minibatches", "check_mlp_param_count",
            "check_momentum_step", "check_my_net", "check_output_shape", "check_relu_backward", "check_relu_forward",
