@@ -15,6 +15,7 @@ One module per topic, not per lesson:
 ``gradients``    gradient checks and backward passes step by step (GradCheckExplorer, ...)
 ``training``     loss and accuracy curves, the training dashboard
 ``analysis``     what a trained net does: confusion, feature maps, filters, saliency
+``receptive``    the input region a unit can see, by formula and by a backward pass (ReceptiveFieldExplorer)
 ``preprocess``   a drawn digit made to look like MNIST (crop, scale, centre of mass)
 ``drawing``      draw a digit with the mouse and see the net's answer (DrawDigit)
 ``loops``        the loop versions of convolution and pooling the lessons explain and the tests
@@ -38,6 +39,8 @@ from cnnlib.explore.images import plot_digit_grid, plot_unit_weights, show_image
 from cnnlib.explore.picture import Picture, figure_to_png
 from cnnlib.explore.pooling import PoolingExplorer, plot_pooling
 from cnnlib.explore.preprocess import draw_stroke, preprocess_digit, preprocess_steps
+from cnnlib.explore.receptive import (ReceptiveFieldExplorer, influence_map, plot_receptive_field,
+                                       receptive_field_box, receptive_fields)
 from cnnlib.explore.softmax import SoftmaxExplorer, StabilityLab, plot_probabilities, plot_softmax_stability
 from cnnlib.explore.training import TrainingDashboard, plot_curves
 
@@ -52,5 +55,6 @@ __all__ = [
     "plot_curves", "TrainingDashboard",
     "saliency_map", "layer_outputs", "plot_confusion_matrix", "plot_filters", "plot_feature_maps",
     "plot_saliency_grid", "FeatureMapExplorer", "ConfusionExplorer",
+    "receptive_fields", "receptive_field_box", "influence_map", "plot_receptive_field", "ReceptiveFieldExplorer",
     "draw_stroke", "preprocess_steps", "preprocess_digit", "DrawDigit",
 ]
