@@ -16,11 +16,19 @@ The contract
   1.6x slower, which gradient-check lessons may want).
 * All shuffling comes from the Trainer's own ``rng``: the same seeds for the model and
   the Trainer give the same numbers on every run.
+* ``Trainer(..., augment=Augment(rng=0))`` (:mod:`cnnlib.augment`, or any function of a
+  batch) changes every training batch on the fly, a fresh draw each time; evaluation data is
+  never augmented, and the caller's arrays are never written to (the augmentation gets a
+  read-only view, so one that would work in place fails loudly instead).
+* Modes: a model with ``train()`` / ``eval()`` (``Sequential``) trains in training mode and
+  is evaluated in evaluation mode (BatchNorm2d's running statistics, no dropout); each
+  Trainer method puts the model back in the mode it found it in.
 * When the numbers blow up (a learning rate far too large), training stops with
   :class:`TrainingDiverged`, a ``ValueError`` that says at which step.
 * :func:`progress_bar` is cnnlib's one progress bar (the Trainer, the CLI and the MNIST
   download all use it): tqdm is imported only when a bar is shown; matplotlib never is.
 """
+import contextlib
 import math
 import time
 
@@ -301,6 +309,10 @@ class Trainer:
     loss_fn : default ``SoftmaxCrossEntropy()``
     rng : np.random.Generator, int or None, default 0
         The only source of the shuffling order.
+    augment : callable or None, default None
+        ``augment(xb) -> xb'`` applied to every training batch ``(N, C, H, W)`` before its
+        step, e.g. :class:`cnnlib.augment.Augment` (which has its own seeded ``rng``). It
+        must return a new array of the same shape; evaluation data is never augmented.
 
     Attributes
     ----------
@@ -329,17 +341,49 @@ class Trainer:
     ([1, 2, 3], 1.0)
     """
 
-    def __init__(self, model, optimizer, loss_fn=None, rng=0):
+    def __init__(self, model, optimizer, loss_fn=None, rng=0, augment=None):
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = SoftmaxCrossEntropy() if loss_fn is None else loss_fn
         self.rng = as_rng(rng)
+        if augment is not None and not callable(augment):
+            raise TypeError(f"Trainer: augment must be a function of a batch, such as "
+                            f"cnnlib.augment.Augment(), or None; got {type(augment).__name__}")
+        self.augment = augment
         self.epoch = 0
         self.global_step = 0
         self._stop = False
 
     def __repr__(self):
         return f"Trainer({self.optimizer!r}, epoch={self.epoch}, step={self.global_step})"
+
+    # -- modes
+    @contextlib.contextmanager
+    def _mode(self, training):
+        """Run the block with the model in training (True) or evaluation (False) mode, then
+        put back the mode it was in. A model without ``train``/``eval`` is left alone."""
+        model = self.model
+        if not (callable(getattr(model, "train", None)) and callable(getattr(model, "eval", None))):
+            yield
+            return
+        was = getattr(model, "training", None)
+        if was is None or bool(was) != training:
+            model.train() if training else model.eval()
+        try:
+            yield
+        finally:
+            if was is not None and bool(was) != training:
+                model.train() if was else model.eval()
+
+    def _augmented(self, xb):
+        """The augmentation of a training batch; it sees a read-only view, never the caller's array."""
+        view = xb.view()
+        view.flags.writeable = False
+        out = np.asarray(self.augment(view))
+        if out.shape != xb.shape:
+            raise ValueError(f"Trainer: augment turned a batch of shape {xb.shape} into shape {out.shape}; "
+                             "it must return images of the same shape")
+        return out
 
     # -- one batch
     def _as_model_dtype(self, xb):
@@ -352,7 +396,8 @@ class Trainer:
     def train_step(self, xb, yb):
         """One step of gradient descent on the batch ``(xb, yb)``.
 
-        forward -> loss -> backward (no gradient for the input image) -> optimizer.step().
+        (augment ->) forward -> loss -> backward (no gradient for the input image) ->
+        optimizer.step(), with the model in training mode.
 
         Returns
         -------
@@ -364,14 +409,19 @@ class Trainer:
             If the loss or the network's outputs are NaN or infinite for a finite batch.
         """
         xb, yb = _check_pair("Trainer.train_step", xb, yb)
-        logits, loss = self._forward_loss(self._as_model_dtype(xb), yb)    # (N, K), float
-        self.model.backward(self.loss_fn.backward(), input_grad=False)
+        if self.augment is not None:
+            xb = self._augmented(xb)
+        with self._mode(training=True):
+            logits, loss = self._forward_loss(self._as_model_dtype(xb), yb)    # (N, K), float
+            self.model.backward(self.loss_fn.backward(), input_grad=False)
         self.optimizer.step()
         self.global_step += 1
         return float(loss), accuracy(logits, yb)
 
     def evaluate(self, x, y, batch_size=1000):
         """Mean loss and accuracy over ``(x, y)``, in batches, without training.
+
+        The model runs in evaluation mode (no augmentation either).
 
         Returns
         -------
@@ -380,10 +430,11 @@ class Trainer:
         x, y = _check_pair("Trainer.evaluate", x, y)
         batch_size = _check_batch_size("Trainer.evaluate", batch_size)
         total_loss = total_correct = 0.0
-        for xb, yb in iterate_minibatches(x, y, batch_size, shuffle=False):
-            logits, loss = self._forward_loss(self._as_model_dtype(xb), yb, evaluating=True)
-            total_loss += loss * len(yb)
-            total_correct += accuracy(logits, yb) * len(yb)
+        with self._mode(training=False):
+            for xb, yb in iterate_minibatches(x, y, batch_size, shuffle=False):
+                logits, loss = self._forward_loss(self._as_model_dtype(xb), yb, evaluating=True)
+                total_loss += loss * len(yb)
+                total_correct += accuracy(logits, yb) * len(yb)
         return total_loss / len(y), total_correct / len(y)
 
     def _forward_loss(self, xb, yb, evaluating=False):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from cnnlib.data import load_mnist
-from cnnlib.layers import Flatten, Linear
+from cnnlib.augment import Augment
+from cnnlib.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, ReLU
 from cnnlib.model import Sequential, build_lenet, build_seed_net
 from cnnlib.optim import SGD, Adam
 from cnnlib.train import (Trainer, accuracy, cosine_schedule, iterate_minibatches, step_schedule,
@@ -227,6 +228,91 @@ def test_batches_follow_the_model_dtype(sample):
     trainer = Trainer(model, SGD(model, lr=0.1))
     trainer.train_step(to_input(x_train[:8]), y_train[:8])  # float32 batch, float64 model
     assert model[1].params["w"].dtype == np.float64 and model[1].grads["w"].dtype == np.float64
+
+
+# ---------------------------------------------------------------------------- augmentation and modes
+
+def _bn_trainer(augment=None):
+    """A tiny conv net with batch norm and dropout: its output depends on the mode."""
+    model = Sequential(Conv2d(1, 4, 3, padding=1, rng=0), BatchNorm2d(4), ReLU(), Flatten(),
+                       Dropout(0.5, rng=1), Linear(4 * 28 * 28, 10, rng=2)).astype(np.float32)
+    return Trainer(model, SGD(model, lr=0.01), rng=0, augment=augment)
+
+
+def test_augment_changes_training_batches_only_and_never_the_callers_array(sample):
+    (x_train, y_train), _ = sample
+    xb, yb = to_input(x_train[:16]), y_train[:16]
+    original = xb.copy()
+    seen = []
+
+    def spy(batch):
+        seen.append((batch.shape, batch.flags.writeable))
+        return batch[..., ::-1]        # mirror: a new view of the same shape
+
+    trainer = _seed_trainer()
+    trainer.augment = spy
+    trainer.train_step(xb, yb)
+    assert seen == [((16, 1, 28, 28), False)]
+    trainer.evaluate(xb, yb)
+    assert len(seen) == 1, "evaluation data must never be augmented"
+    np.testing.assert_array_equal(xb, original)
+
+
+def test_augment_that_works_in_place_fails_loudly_and_wrong_shapes_are_named(sample):
+    (x_train, y_train), _ = sample
+    xb, yb = to_input(x_train[:8]), y_train[:8]
+
+    def in_place(batch):
+        batch += 1.0
+        return batch
+
+    with pytest.raises(ValueError, match="read-only"):
+        Trainer(build_seed_net(rng=0), SGD(build_seed_net(rng=0), lr=0.1), augment=in_place).train_step(xb, yb)
+    model = build_seed_net(rng=0)
+    with pytest.raises(ValueError, match=r"shape \(8, 1, 28, 28\) into shape \(8, 1, 26, 26\)"):
+        Trainer(model, SGD(model, lr=0.1), augment=lambda b: b[:, :, 1:-1, 1:-1]).train_step(xb, yb)
+    with pytest.raises(TypeError, match="augment must be a function"):
+        Trainer(model, SGD(model, lr=0.1), augment="shift")
+
+
+def test_augmented_training_is_repeatable_and_differs_from_plain(sample):
+    (x_train, y_train), _ = sample
+    x, y = to_input(x_train[:256]), y_train[:256]
+
+    def history(augment):
+        trainer = _seed_trainer()
+        trainer.augment = augment
+        return [trainer.train_step(xb, yb)[0] for xb, yb in iterate_minibatches(x, y, 64, rng=0)]
+
+    first, again = history(Augment(rng=3)), history(Augment(rng=3))
+    plain = history(None)
+    assert first == again
+    assert first != plain
+
+
+def test_training_runs_in_training_mode_and_evaluation_in_eval_mode(sample):
+    (x_train, y_train), _ = sample
+    x, y = to_input(x_train[:64]), y_train[:64]
+    trainer = _bn_trainer()
+    bn = trainer.model[1]
+    trainer.train_step(x, y)
+    assert trainer.model.training
+    stats = bn.running_mean.copy(), bn.running_var.copy()
+    assert not np.array_equal(stats[0], np.zeros(4)), "a training step updates the running statistics"
+    # Evaluation: running statistics untouched, dropout off (two evaluations agree), mode put back.
+    first = trainer.evaluate(x, y)
+    assert first == trainer.evaluate(x, y)
+    np.testing.assert_array_equal(bn.running_mean, stats[0])
+    np.testing.assert_array_equal(bn.running_var, stats[1])
+    assert trainer.model.training and all(layer.training for layer in trainer.model)
+    # Same numbers as switching to eval by hand and back.
+    trainer.model.eval()
+    logits = trainer.model.forward(x)
+    assert trainer.evaluate(x, y)[1] == accuracy(logits, y)
+    assert not trainer.model.training, "a model the caller put in eval mode stays there"
+    trainer.train_step(x, y)
+    assert not trainer.model.training and not bn.training
+    assert not np.array_equal(bn.running_mean, stats[0]), "the step itself ran in training mode"
 
 
 def test_saved_model_gives_identical_predictions(sample, tmp_path):
