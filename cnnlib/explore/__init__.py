@@ -16,6 +16,8 @@ One module per topic, not per lesson:
 ``training``     loss and accuracy curves, the training dashboard
 ``analysis``     what a trained net does: confusion, feature maps, filters, saliency
 ``receptive``    the input region a unit can see, by formula and by a backward pass (ReceptiveFieldExplorer)
+``deeper``       going deeper: activations and gradients layer by layer (layer_statistics, DepthExplorer),
+                 augmented digits (AugmentExplorer)
 ``preprocess``   a drawn digit made to look like MNIST (crop, scale, centre of mass)
 ``drawing``      draw a digit with the mouse and see the net's answer (DrawDigit)
 ``loops``        the loop versions of convolution and pooling the lessons explain and the tests
@@ -31,6 +33,8 @@ from cnnlib.explore.analysis import (ConfusionExplorer, FeatureMapExplorer, laye
                                      plot_feature_maps, plot_filters, plot_saliency_grid, saliency_map)
 from cnnlib.explore.convolution import (KERNEL_PRESETS, ConvGeometryExplorer, FilterExplorer, SlidingWindowStepper,
                                         plot_conv_geometry, plot_convolution, plot_sliding_window)
+from cnnlib.explore.deeper import (AugmentExplorer, DepthExplorer, LayerStats, layer_statistics,
+                                   plot_augmented_digits, plot_layer_stats)
 from cnnlib.explore.drawing import DrawDigit
 from cnnlib.explore.explorer import Explorer
 from cnnlib.explore.gradients import BackwardStepper, GradCheckExplorer, plot_backward_step, plot_eps_sweep, \
@@ -56,5 +60,6 @@ __all__ = [
     "saliency_map", "layer_outputs", "plot_confusion_matrix", "plot_filters", "plot_feature_maps",
     "plot_saliency_grid", "FeatureMapExplorer", "ConfusionExplorer",
     "receptive_fields", "receptive_field_box", "influence_map", "plot_receptive_field", "ReceptiveFieldExplorer",
+    "LayerStats", "layer_statistics", "plot_layer_stats", "DepthExplorer", "plot_augmented_digits", "AugmentExplorer",
     "draw_stroke", "preprocess_steps", "preprocess_digit", "DrawDigit",
 ]
