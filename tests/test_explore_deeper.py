@@ -213,7 +213,10 @@ def test_depth_explorer_shows_the_statistics_of_its_settings(close_after):
     ex.activation.value = "none"
     expected = layer_statistics(8, "xavier", activation="none", batchnorm=True)
     np.testing.assert_array_equal(ex.stats.act_std, expected.act_std)
-    assert ex.draw_count == 3
+    measured = ex.stats
+    ex.depth.value = 9
+    ex.depth.value = 8                                                         # back: measured once, shown again
+    assert ex.stats is measured and ex.draw_count == 5
     assert ex.fig._suptitle.get_text() == "64 units a layer, Xavier init, no activation, batch norm"
 
 

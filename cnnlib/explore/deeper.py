@@ -409,6 +409,7 @@ class DepthExplorer(Explorer):
         self.settings = {"width": check_int(f"{owner}: width", width, 2), "n": check_int(f"{owner}: n", n, 2),
                          "rng": check_int(f"{owner}: seed", seed, 0)}
         self.max_depth = max_depth
+        self._measured = {}                     # (depth, init, activation, batchnorm) -> LayerStats
         self.depth = widgets.IntSlider(value=depth, min=1, max=max_depth, description="depth (hidden layers)")
         self.init = widgets.Dropdown(options=INIT_CHOICES, value=init, description="initialisation")
         self.activation = widgets.Dropdown(options=ACTIVATION_CHOICES, value=activation, description="activation")
@@ -418,8 +419,14 @@ class DepthExplorer(Explorer):
                          title="Activations and gradients through a deep net, before any training")
 
     def _stats(self, depth=None):
-        return layer_statistics(depth or self.depth.value, self.init.value, activation=self.activation.value,
-                                batchnorm=self.batchnorm.value, **self.settings)
+        # The numbers depend on the controls only (the seed is fixed): each setting is
+        # measured once, and moving back to it costs only the drawing.
+        key = (depth or self.depth.value, self.init.value, self.activation.value, self.batchnorm.value)
+        if key not in self._measured:
+            depth, init, activation, batchnorm = key
+            self._measured[key] = layer_statistics(depth, init, activation=activation, batchnorm=batchnorm,
+                                                   **self.settings)
+        return self._measured[key]
 
     def picture_key(self):
         # one picture per kind of net, kept: moving the depth redraws only its curves
