@@ -20,7 +20,10 @@ in the same conditions (the load average is printed before and after).
 
 Rows: "DrawDigit" clears the canvas and draws one stroke (two pictures per response);
 "DrawDigit (stroke)" adds strokes to a drawing. "TrainingDashboard" times one redraw of
-the curves during training (after a few more batches each time).
+the curves during training (after a few more batches each time). "DepthExplorer" runs a
+deep net forward and backward on every move (its default 30 layers of 64 at most, 256
+examples); checkboxes are ticked and unticked, range sliders move their window. An
+explorer that the measured cnnlib does not have (with --before) is left out.
 """
 import argparse
 import json
@@ -61,11 +64,18 @@ def _walk(widget):
 def _controls(explorer):
     """Sliders and dropdowns a learner would move, found in the explorer's widget tree."""
     kinds = (widgets.IntSlider, widgets.FloatSlider, widgets.FloatLogSlider, widgets.Dropdown,
-             widgets.ToggleButtons)
+             widgets.ToggleButtons, widgets.Checkbox, widgets.FloatRangeSlider)
     return [w for w in _walk(explorer.widget) if isinstance(w, kinds) and not w.disabled]
 
 
 def _next_value(control, i):
+    if isinstance(control, widgets.Checkbox):
+        return not control.value
+    if isinstance(control, widgets.FloatRangeSlider):      # the window keeps its width and walks across
+        lo, hi = control.min, control.max
+        width = control.value[1] - control.value[0]
+        start = lo + (hi - lo - width) * ((i % 7) + 1) / 8
+        return (start, start + width)
     if isinstance(control, (widgets.Dropdown, widgets.ToggleButtons)):
         values = [v if not isinstance(v, tuple) else v[1] for v in control.options]
         return values[(values.index(control.value) + 1) % len(values)] if len(values) > 1 else None
@@ -173,10 +183,13 @@ def main():
         "DrawDigit": lambda: cw.DrawDigit(model),
         "DrawDigit (stroke)": lambda: cw.DrawDigit(model),
         "TrainingDashboard": lambda: dashboard(x_train, y_train),
+        "ReceptiveFieldExplorer": lambda: cw.ReceptiveFieldExplorer(digit, build_lenet(rng=0)[:6]),
+        "DepthExplorer": lambda: cw.DepthExplorer(),
+        "AugmentExplorer": lambda: cw.AugmentExplorer(x_train[:4]),
     }
     rows = []
     for name, make in cases.items():
-        if args.only not in name:
+        if args.only not in name or not hasattr(cw, name.split()[0]):
             continue
         start = time.perf_counter()
         explorer = make()
