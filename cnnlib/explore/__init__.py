@@ -9,6 +9,7 @@ One module per topic, not per lesson:
 ``picture``      the Picture base class: build a figure once, update its artists, PNG bytes
 ``explorer``     the Explorer base class: controls above a picture, in one widget
 ``images``       digits, kernels and weights as images (show_image, plot_digit_grid)
+``colour``       a photo as channels: 3-channel and 1x1 convolutions drawn channel by channel
 ``convolution``  sliding windows, kernels, padding and stride (FilterExplorer, ...)
 ``pooling``      max and average pooling and their winners (PoolingExplorer)
 ``softmax``      logits to probabilities, overflow and the max trick (SoftmaxExplorer, ...)
