@@ -301,3 +301,106 @@ def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     m_hat, v_hat = m_new / (1 - beta1 ** t), v_new / (1 - beta2 ** t)
     return param - lr * m_hat / (np.sqrt(v_hat) + eps), m_new, v_new
     # END SOLUTION
+
+
+# ----------------------------------------------------------------------------- lesson 7
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    """Batch normalisation of a batch of feature maps, in training mode.
+
+    Each channel is normalised with the mean and the variance of all its values in the
+    batch (over the images and every position), then scaled and shifted.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    gamma, beta : ndarray, shape (C,)
+        One scale and one shift per channel.
+    eps : float
+        Added to the variance, so that a channel whose values are all equal (variance 0)
+        does not divide by 0.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H, W)
+        ``out = gamma * x_hat + beta`` with ``x_hat = (x - mean) / sqrt(var + eps)``, the
+        mean and the *biased* variance (divided by M = N*H*W, np.var's default) taken per
+        channel over the axes (0, 2, 3).
+    cache : anything
+        What ``batchnorm_backward`` needs (for example x_hat, gamma and sqrt(var + eps)).
+    """
+    # BEGIN SOLUTION
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)                 # (1, C, 1, 1)
+    std = np.sqrt(x.var(axis=(0, 2, 3), keepdims=True) + eps)    # (1, C, 1, 1), biased variance
+    x_hat = (x - mean) / std
+    out = gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
+    return out, (x_hat, gamma, std)
+    # END SOLUTION
+
+
+def batchnorm_backward(dout, cache):
+    """The backward pass of ``batchnorm_forward`` (training mode).
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H, W)
+    cache : what your ``batchnorm_forward`` returned
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+        With ``dx_hat = dout * gamma`` and means over (N, H, W) per channel:
+        ``dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) / sqrt(var + eps)``
+        (the mean and the variance depend on x too: those are the two subtracted terms).
+    dgamma : ndarray, shape (C,)
+        ``(dout * x_hat).sum(axis=(0, 2, 3))``
+    dbeta : ndarray, shape (C,)
+        ``dout.sum(axis=(0, 2, 3))``
+    """
+    # BEGIN SOLUTION
+    x_hat, gamma, std = cache
+    dx_hat = dout * gamma[None, :, None, None]
+    dx = (dx_hat - dx_hat.mean(axis=(0, 2, 3), keepdims=True)
+          - x_hat * (dx_hat * x_hat).mean(axis=(0, 2, 3), keepdims=True)) / std
+    return dx, (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+    # END SOLUTION
+
+
+def dropout_forward(x, p, rng):
+    """Inverted dropout, in training mode.
+
+    Parameters
+    ----------
+    x : ndarray, any shape
+    p : float, 0 <= p < 1
+        The probability of dropping (zeroing) each value.
+    rng : np.random.Generator
+        Draw the mask from it (``rng.random(x.shape)``), never from ``np.random``.
+
+    Returns
+    -------
+    out : ndarray, the shape and dtype of x
+        0 where a value is dropped, ``x / (1 - p)`` where it is kept, so that the expected
+        value of ``out`` is ``x`` (and evaluation needs no rescaling).
+    cache : anything
+        What ``dropout_backward`` needs (the mask and the scale).
+    """
+    # BEGIN SOLUTION
+    keep = rng.random(x.shape) >= p                               # True with probability 1 - p
+    mask = (keep / (1 - p)).astype(x.dtype)                       # 0 or 1 / (1 - p)
+    return x * mask, mask
+    # END SOLUTION
+
+
+def dropout_backward(dout, cache):
+    """The backward pass of ``dropout_forward``.
+
+    Returns
+    -------
+    dx : ndarray, the shape of dout
+        ``dout`` through the forward's own mask and scale: 0 where the value was dropped,
+        ``dout / (1 - p)`` where it was kept.
+    """
+    # BEGIN SOLUTION
+    return dout * cache
+    # END SOLUTION
