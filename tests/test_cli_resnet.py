@@ -2,6 +2,7 @@
 
 The full training (its accuracy and wall time) is measured by benchmarks/bench_resnet.py, not here.
 """
+import doctest
 import re
 import subprocess
 import sys
@@ -52,6 +53,15 @@ def test_the_resnet_has_the_shapes_and_parameters_its_docstring_states():
     assert [type(layer) for layer in residuals[1].shortcut.layers] == [Conv2d, BatchNorm2d]
     assert residuals[1].shortcut.layers[0].stride == 2
     assert isinstance(model.layers[1], BatchNorm2d) and isinstance(model.layers[-1], Linear)
+
+
+def test_the_builders_docstring_example_holds():
+    # pytest --doctest-modules does not collect __main__.py, so we run this one ourselves.
+    import cnnlib.__main__ as cli
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(verbose=False)
+    for test in finder.find(build_resnet, "build_resnet", globs=vars(cli)):
+        runner.run(test)
+    assert runner.tries >= 1 and runner.failures == 0
 
 
 def test_the_resnet_runs_forward_and_backward_on_a_batch():
