@@ -378,7 +378,7 @@ def test_cli_trains_the_seed_net_on_the_sample(tmp_path):
     (["--batch-size", "0"], "--batch-size: must be at least 1"),
     (["--lr", "-1"], "--lr: must be a positive number"),
     (["--lr", "nan"], "--lr: must be a positive number"),
-    (["--model", "resnet"], "invalid choice: 'resnet'"),
+    (["--model", "vgg"], "invalid choice: 'vgg'"),
     (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
     (["--data", "imagenet"], "invalid choice: 'imagenet'"),
     (["--seed", "-3"], "--seed: must be at least 0"),
