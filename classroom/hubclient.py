@@ -106,23 +106,22 @@ class Hub:
             return "(no log)"
 
     def processes(self):
-        """Every live process of the hub's group (hub, proxy, servers, kernels)."""
-        found = []
+        """Every live process the hub started (proxy, servers, kernels) and the hub itself:
+        its descendants, found from one pass over the process table."""
         if self.proc is None:
-            return found
-        for proc in psutil.process_iter(["pid"]):
-            try:
-                if os.getpgid(proc.pid) == self.proc.pid or self._descends(proc):
-                    found.append(proc)
-            except (ProcessLookupError, psutil.Error):
-                continue
-        return found
-
-    def _descends(self, proc):
+            return []
+        children = {}
+        for proc in psutil.process_iter(["ppid"]):
+            children.setdefault(proc.info["ppid"], []).append(proc)
         try:
-            return any(parent.pid == self.proc.pid for parent in proc.parents())
+            found, queue = [psutil.Process(self.proc.pid)], [self.proc.pid]
         except psutil.Error:
-            return False
+            return []
+        while queue:
+            for proc in children.get(queue.pop(), []):
+                found.append(proc)
+                queue.append(proc.pid)
+        return found
 
     def stop(self):
         """Stop the hub and everything it started: its group, and the servers it started in
@@ -281,7 +280,7 @@ class Kernel:
         deadline = time.monotonic() + timeout
         while not (replied and idle):
             self.ws.settimeout(max(1.0, deadline - time.monotonic()))
-            message = json.loads(self.ws.recv())
+            message = self._message(self.ws.recv())
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind = message["header"]["msg_type"]
@@ -296,6 +295,17 @@ class Kernel:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"a cell ran for more than {timeout} s")
         return outputs, errors
+
+    @staticmethod
+    def _message(frame):
+        """A websocket frame as a message dict. Messages with binary buffers (widgets' comm
+        messages) come as bytes: a count, the offsets, then the JSON message and its buffers."""
+        if isinstance(frame, str):
+            return json.loads(frame)
+        count = int.from_bytes(frame[:4], "big")
+        offsets = [int.from_bytes(frame[4 + 4 * i:8 + 4 * i], "big") for i in range(count)]
+        end = offsets[1] if count > 1 else len(frame)
+        return json.loads(frame[offsets[0]:end].decode("utf-8"))
 
     def run_all(self, notebook, after_first=None, timeout=600):
         """Run every code cell in order, as Run All does, stopping at the first error.

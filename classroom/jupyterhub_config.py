@@ -179,6 +179,6 @@ c.Spawner.env_keep = ENV_KEEP
 c.Spawner.mem_limit = parse_bytes(os.environ.get("CNNLIB_HUB_MEM", "1.5G"))
 c.Spawner.cpu_limit = number("CPU", "1", float, "a number of cores such as 1 or 0.5")
 # A whole class logging in at once on a busy server: give each server time to come up.
-c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 90
+c.Spawner.start_timeout = 300
+c.Spawner.http_timeout = 240
 c.JupyterHub.concurrent_spawn_limit = 20
