@@ -410,7 +410,9 @@ class DepthExplorer(Explorer):
                          "rng": check_int(f"{owner}: seed", seed, 0)}
         self.max_depth = max_depth
         self._measured = {}                     # (depth, init, activation, batchnorm) -> LayerStats
-        self.depth = widgets.IntSlider(value=depth, min=1, max=max_depth, description="depth (hidden layers)")
+        # wider than slider_layout's 440 px: the long label would leave the track under 250 px
+        self.depth = widgets.IntSlider(value=depth, min=1, max=max_depth, description="depth (hidden layers)",
+                                       layout=widgets.Layout(width="520px"))
         self.init = widgets.Dropdown(options=INIT_CHOICES, value=init, description="initialisation")
         self.activation = widgets.Dropdown(options=ACTIVATION_CHOICES, value=activation, description="activation")
         self.batchnorm = widgets.Checkbox(value=bool(batchnorm), description="batch norm after each Linear",
@@ -656,9 +658,14 @@ class AugmentExplorer(Explorer):
         seed = check_int(f"{owner}: seed", seed, 0, 999)
         if not isinstance(numbers, (bool, np.bool_)):
             raise ValueError(f"{owner}: numbers must be True or False, got {numbers!r}")
-        self.shift = widgets.FloatSlider(value=shift, min=0, max=6, step=0.5, description="max shift (px)")
-        self.rotate = widgets.FloatSlider(value=rotate, min=0, max=45, step=1, description="max rotation (°)")
-        self.scale = widgets.FloatRangeSlider(value=tuple(scale), min=0.5, max=1.5, step=0.05, description="scale")
+        # 480 px: a track of at least 250 px beside these labels and the range readout
+        wide = "480px"
+        self.shift = widgets.FloatSlider(value=shift, min=0, max=6, step=0.5, description="max shift (px)",
+                                         layout=widgets.Layout(width=wide))
+        self.rotate = widgets.FloatSlider(value=rotate, min=0, max=45, step=1, description="max rotation (°)",
+                                          layout=widgets.Layout(width=wide))
+        self.scale = widgets.FloatRangeSlider(value=tuple(scale), min=0.5, max=1.5, step=0.05, description="scale",
+                                              layout=widgets.Layout(width=wide))
         self.seed = widgets.IntSlider(value=seed, min=0, max=999, description="seed")
         self.new_draw = widgets.Button(description="new draw", tooltip="the next seed: new random copies")
         self.new_draw.on_click(lambda _: self._next_seed())
