@@ -44,6 +44,9 @@ def _load_client():
 
 
 hubclient, MISSING = _load_client()
+# All of them need the hub installed, which only the project's .venv has (`./run test-pythons`
+# runs the tests that are not slow on venvs without it).
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -76,7 +79,6 @@ def _listening(processes):
     return found
 
 
-@pytest.mark.slow
 def test_two_students_get_their_own_copies_and_run_lesson_1(client, tmp_path):
     start = time.monotonic()
     state = tmp_path / "hub"
@@ -154,7 +156,7 @@ def test_two_students_get_their_own_copies_and_run_lesson_1(client, tmp_path):
     time.sleep(0.5)
     left = [pid for pid in family if _alive(pid)]
     assert left == [], f"processes left behind: {left}"
-    assert time.monotonic() - start < 150
+    assert time.monotonic() - start < 180   # about a minute here; room for a busy CI machine
 
 
 def _alive(pid):
