@@ -174,7 +174,7 @@ def test_student_my_cnn_fails_each_check_saying_not_written_yet(lesson, student_
         assert "not written yet" in str(failure.value), str(failure.value)
 
 
-def test_lessons_2_to_6_each_ask_for_my_cnn_functions_and_check_every_one():
+def test_the_lessons_each_ask_for_my_cnn_functions_and_check_every_one():
     asked = set()
     for lesson in LESSONS:
         for i in my_cnn_checks(read(lesson)):
