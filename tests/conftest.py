@@ -1,6 +1,8 @@
 """Shared test set-up: a headless matplotlib, one BLAS thread, a private IPython dir, tidy figures."""
+import importlib.util
 import os
 import pathlib
+import shutil
 import tempfile
 
 # One BLAS thread for this process and the notebook kernels it starts (they inherit the
@@ -20,6 +22,26 @@ import pytest  # noqa: E402
 matplotlib.use("Agg")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def load_run_py(module_name):
+    """run.py (the front door, a script outside any package) loaded as a module."""
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def front_door_copy(tmp_path, monkeypatch, run, files):
+    """Copy ``files`` of the project into ``tmp_path/project`` and make it run.py's working
+    folder and ROOT (monkeypatch restores both after the test, whatever main() did)."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name in files:
+        shutil.copy2(ROOT / name, folder / name)
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(run, "ROOT", folder)
+    return folder
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 learner's own copy of the lessons (my-work/, made once and never overwritten) or, with
 --solutions, on the teacher edition; and setting up `.venv` installs each level once and
 says what to do when it cannot."""
-import importlib.util
 import json
 import os
 import pathlib
@@ -17,6 +16,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+from conftest import load_run_py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # What `./run setup` reads: a temp copy of these is a project of its own for these tests.
@@ -54,9 +55,7 @@ def _venv_is_up_to_date():
     """The copy shares .venv, so `./run` there must find nothing to install: with a stale
     .venv it would `pip install` the copy's requirements (the copy itself, editable) into
     the real one, and the lessons would then import cnnlib from a deleted temp folder."""
-    spec = importlib.util.spec_from_file_location("run_py_for_front_door", ROOT / "run.py")
-    run_py = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_py)
+    run_py = load_run_py("run_py_for_front_door")
     installed, wanted = run_py.read_installed(ROOT / ".venv"), run_py.requirement_hashes(ROOT)
     if installed.get("lessons") != wanted["lessons"]:
         pytest.fail(".venv was installed from other requirement files than this checkout's: run "

@@ -2,40 +2,27 @@
 requirements once per change, the proxy from npm when missing, a clear message without npm),
 the address it prints and what it starts. Fast and offline: pip, npm and jupyterhub are
 recorded instead of run."""
-import importlib.util
 import json
 import os
 import pathlib
-import shutil
 import stat
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import front_door_copy, load_run_py
+
 FILES = ("run", "run.py", "requirements.txt", "requirements-dev.txt", "requirements-hub.txt", "pyproject.toml")
 posix_only = pytest.mark.skipif(os.name == "nt", reason="the hub runs on Linux and macOS servers")
 
 
-def _load_run_py():
-    spec = importlib.util.spec_from_file_location("run_py_hub", ROOT / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run = _load_run_py()
+run = load_run_py("run_py_hub")
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A copy of the front door's files, made run.py's working folder, with no hub settings
     in the environment (the test sets its own)."""
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for name in FILES:
-        shutil.copy2(ROOT / name, folder / name)
-    monkeypatch.chdir(folder)
-    monkeypatch.setattr(run, "ROOT", folder)
+    folder = front_door_copy(tmp_path, monkeypatch, run, FILES)
     # cmd_hub sets some of these for jupyterhub: monkeypatch restores each as it was.
     for name in {"CNNLIB_HUB_IP", "CNNLIB_HUB_PORT", *(n for n in os.environ if n.startswith("CNNLIB_HUB_"))}:
         monkeypatch.setenv(name, "")

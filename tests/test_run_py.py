@@ -4,7 +4,6 @@ the messages that say what to do, and that ``./run`` is only a way to start ``ru
 Fast and offline: the venvs and Pythons here are small shell scripts, and nothing is installed."""
 import ast
 import hashlib
-import importlib.util
 import os
 import pathlib
 import shutil
@@ -14,31 +13,20 @@ import sysconfig
 
 import pytest
 
+from conftest import front_door_copy, load_run_py
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FRONT_DOOR_FILES = ("run", "run.py", "requirements.txt", "requirements-dev.txt", "pyproject.toml")
 posix_only = pytest.mark.skipif(os.name == "nt", reason="drives ./run and sh scripts")
 
 
-def _load_run_py():
-    spec = importlib.util.spec_from_file_location("run_py", ROOT / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run = _load_run_py()
+run = load_run_py("run_py")
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A copy of the front door's files, made run.py's working folder (main() goes there)."""
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for name in FRONT_DOOR_FILES:
-        shutil.copy2(ROOT / name, folder / name)
-    monkeypatch.chdir(folder)               # restored after the test, whatever main() did
-    monkeypatch.setattr(run, "ROOT", folder)
-    return folder
+    return front_door_copy(tmp_path, monkeypatch, run, FRONT_DOOR_FILES)
 
 
 def _script(path, text):
