@@ -638,11 +638,19 @@ def hub_passwords(state):
     if all(given):
         return {"class": given[0], "teacher": given[1], "where": "CNNLIB_HUB_ADMIN_PASSWORD"}
     path = Path(state, HUB_PASSWORDS)
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        saved = {}
-    if not (saved.get("class") and saved.get("teacher")):
+    saved = {}
+    if path.exists():
+        # A file the teacher has (the class knows its password): never replaced behind their back.
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            saved = error
+        if not (isinstance(saved, dict) and all(isinstance(saved.get(k), str) and saved[k]
+                                                for k in ("class", "teacher"))):
+            raise Stop(1, f"{path} is not a JSON object with a \"class\" and a \"teacher\" password "
+                          f"({saved if isinstance(saved, Exception) else 'a password is missing or empty'}).",
+                       "Fix it, or delete it to have new passwords made (the class then needs the new one).")
+    if not saved:
         import secrets
         # Short enough to write on the board (JupyterHub wants 8 characters or more for it,
         # 32 or more for the admin's).

@@ -278,6 +278,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if any(not 1 <= n <= MAX_STUDENTS for n in args.students):
         parser.error(f"--students: from 1 to {MAX_STUDENTS}")
+    if args.json and args.json.exists():
+        parser.error(f"--json: {args.json} exists; give a new file name (measurements are never written over a file)")
     missing = hubclient.missing_pieces()
     if missing:
         parser.error(f"{missing[0][0]} is not installed: {missing[0][1]} installs it")

@@ -92,6 +92,19 @@ def test_a_second_start_installs_nothing_and_keeps_the_class_password(started, p
 
 
 @posix_only
+@pytest.mark.parametrize("text", ["{not json", '{"class": "abcdefgh"}', '["class", "teacher"]'])
+def test_a_broken_passwords_file_is_named_and_kept(started, project, capsys, text):
+    (project / ".hub").mkdir()
+    (project / ".hub" / "passwords.json").write_text(text)
+    assert run.main(["hub"]) == 1
+    err = capsys.readouterr().err
+    assert "passwords.json is not a JSON object with a \"class\" and a \"teacher\" password" in err
+    assert "Fix it, or delete it" in err
+    assert (project / ".hub" / "passwords.json").read_text() == text
+    assert started["hand_over"] == []
+
+
+@posix_only
 def test_the_teacher_passes_an_address_a_port_and_jupyterhub_options(started, capsys):
     assert run.main(["hub", "--ip", "0.0.0.0", "--port=8123", "--debug"]) == 0
     assert (os.environ["CNNLIB_HUB_IP"], os.environ["CNNLIB_HUB_PORT"]) == ("0.0.0.0", "8123")
